@@ -1,0 +1,264 @@
+"""Write workbooks from a layout: the only module that uses xlsxwriter.
+
+A workbook is written in memory, its sheet protection is upgraded to a SHA-512 hash inside the zip
+(xlsxwriter writes only the legacy 16-bit hash), and the bytes are written atomically. The same
+inputs give the same bytes: document and zip timestamps are fixed, the salt is derived, not random.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import os
+import re
+import zipfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+
+import xlsxwriter
+
+from xltool import __version__
+from xltool.files import atomic_write
+from xltool.layout import META_SHEET, Layout, address, layout_for
+from xltool.roster import Agency
+
+DEFAULT_PASSWORD = "xltool"
+PASSWORD_ENV = "XLTOOL_PASSWORD"
+SPIN_COUNT = 100_000
+
+Number = int | float | Decimal
+
+
+@dataclass
+class Metadata:
+    """The key/value rows of the very hidden ``_xltool`` sheet."""
+
+    format: str
+    template_version: str
+    year: int
+    agency_code: str
+    agency_name: str
+    role: str = "agency"
+    generated_at: str = ""
+    generator: str = f"xltool {__version__}"
+    fingerprint: str = ""
+    members: str = ""  # summaries: the agency codes they sum, comma separated
+
+    def items(self) -> list[tuple[str, str]]:
+        return [(k, str(v)) for k, v in self.__dict__.items()]
+
+
+@dataclass
+class ExtraSheet:
+    """A plain table sheet (summaries: status, details, provenance). Every value is written as data."""
+
+    name: str
+    header: Sequence[str]
+    rows: Sequence[Sequence[object]]
+    widths: Sequence[float] = ()
+    links: Mapping[tuple[int, int], str] = field(default_factory=dict)  # (row, col) -> internal link
+
+
+def default_timestamp() -> str:
+    """``SOURCE_DATE_EPOCH`` when set, else today (UTC): reruns on the same day give the same bytes."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch and epoch.isdigit():
+        moment = datetime.fromtimestamp(int(epoch), tz=timezone.utc)
+    else:
+        moment = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def password_from_env(password: str | None) -> str:
+    return password if password is not None else os.environ.get(PASSWORD_ENV, DEFAULT_PASSWORD)
+
+
+def safe_filename(text: str) -> str:
+    """A file name a person recognises, with characters unsafe on Windows or Unix replaced."""
+    cleaned = re.sub(r'[\\/:*?"<>|\x00-\x1f]', "_", text).strip(" .")
+    return cleaned[:120] or "_"
+
+
+def generate_workbook(path: Path, fmt: str, year: int, agency: Agency, *, password: str | None = None,
+                      generated_at: str | None = None) -> Path:
+    """Write one blank workbook for an agency."""
+    layout = layout_for(fmt)
+    meta = Metadata(layout.template.format, layout.template.version, year, agency.code, agency.name,
+                    generated_at=generated_at or default_timestamp(), fingerprint=layout.fingerprint)
+    atomic_write(Path(path), workbook_bytes(layout, meta, password=password))
+    return Path(path)
+
+
+def generate_roster(out_dir: Path, fmt: str, year: int, agencies: Iterable[Agency], *,
+                    password: str | None = None, generated_at: str | None = None) -> list[Path]:
+    """One workbook per roster agency, named ``<code>_<name>.xlsx``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = generated_at or default_timestamp()
+    paths = []
+    for agency in agencies:
+        target = out_dir / safe_filename(f"{agency.code}_{agency.name}.xlsx")
+        paths.append(generate_workbook(target, fmt, year, agency, password=password, generated_at=stamp))
+    return paths
+
+
+def workbook_bytes(layout: Layout, meta: Metadata, *, values: Mapping[str, Number] | None = None,
+                   extra: Sequence[ExtraSheet] = (), password: str | None = None) -> bytes:
+    """The finished file: xlsxwriter's output with SHA-512 sheet and structure protection."""
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_formulas": False,
+                                        "strings_to_numbers": False, "strings_to_urls": False})
+    created = datetime.strptime(meta.generated_at, "%Y-%m-%dT%H:%M:%SZ") if meta.generated_at else None
+    book.set_properties({"title": layout.template.title, "author": meta.generator, "comments": meta.format,
+                         **({"created": created} if created else {})})
+    _Writer(book, layout, meta, values or {}).write(extra)
+    book.close()
+    return _harden(buffer.getvalue(), password_from_env(password))
+
+
+class _Writer:
+    def __init__(self, book: xlsxwriter.Workbook, layout: Layout, meta: Metadata, values: Mapping[str, Number]):
+        self.book, self.layout, self.meta, self.values = book, layout, meta, values
+        base = {"font_name": "宋体", "font_size": 11, "valign": "vcenter", "text_wrap": True}
+        boxed = {**base, "border": 1}
+
+        def fmt(**kw):
+            return book.add_format({**boxed, **kw})
+
+        self.formats = {
+            "title": book.add_format({**base, "bold": True, "font_size": 14, "text_wrap": False}),
+            "caption": fmt(bold=True, bg_color="#EDEDED"),
+            "note": fmt(align="right", italic=True, bg_color="#EDEDED"),
+            "header": fmt(bold=True, align="center", bg_color="#D9E1F2"),
+            "corner": fmt(font_size=9, align="center", bg_color="#D9E1F2"),
+            "label": fmt(),
+            "field": fmt(bold=True, bg_color="#EDEDED"),
+            "value": fmt(bg_color="#F2F2F2"),
+            "instruction": book.add_format(base),
+            "input": fmt(locked=False, align="right"),
+            "text-input": fmt(locked=False, num_format="@"),
+            "total": fmt(bold=True, align="right", bg_color="#F2F2F2"),
+            "check": fmt(align="right"),
+            "bad": book.add_format({"bg_color": "#FFC7CE", "font_color": "#9C0006"}),
+        }
+
+    def write(self, extra: Sequence[ExtraSheet]) -> None:
+        for sheet in self.layout.sheets:
+            self.sheet(sheet)
+        for sheet in extra:
+            self.extra(sheet)
+        for code, (sheet, row, col) in self.layout.positions.items():
+            self.book.define_name(code, f"='{sheet}'!{address(row, col, absolute=True)}")
+        meta = self.book.add_worksheet(META_SHEET)
+        for i, (key, value) in enumerate(self.meta.items()):
+            meta.write_string(i, 0, key)
+            meta.write_string(i, 1, value)
+        meta.very_hidden()
+        meta.protect()
+
+    def sheet(self, sheet) -> None:
+        ws = self.book.add_worksheet(sheet.name)
+        for col, width in sheet.widths.items():
+            ws.set_column(col, col, width)
+        for row, height in sheet.heights.items():
+            ws.set_row(row, height)
+        for text in sheet.texts:
+            value = self.meta_value(text.source) if text.source else text.value
+            fmt = self.formats[text.role]
+            if text.merged:
+                ws.merge_range(text.row, text.col, text.last_row, text.last_col, "", fmt)
+            ws.write_string(text.row, text.col, value, fmt)
+        for f in sheet.formulas:
+            ws.write_formula(f.row, f.col, f.formula, self.formats["total" if f.role == "total" else "check"], "")
+        for cell in sheet.inputs:
+            self.input(ws, cell)
+        for h in sheet.highlights:
+            ws.conditional_format(h.row, h.col, h.row, h.col,
+                                  {"type": "formula", "criteria": h.formula, "format": self.formats["bad"]})
+        ws.set_landscape()
+        ws.set_paper(9)
+        ws.fit_to_pages(1, 0)
+        ws.center_horizontally()
+        ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.5)
+        if sheet.header_rows:
+            ws.repeat_rows(*sheet.header_rows)
+        ws.protect()
+
+    def input(self, ws, cell) -> None:
+        if cell.type is None:
+            ws.write_blank(cell.row, cell.col, None, self.formats["text-input"])
+            return
+        value = self.values.get(cell.code) if cell.code else None
+        if value is None:
+            ws.write_blank(cell.row, cell.col, None, self.formats["input"])
+        else:
+            ws.write_number(cell.row, cell.col, float(value), self.formats["input"])
+        t = cell.type
+        if t.whole:
+            rule = {"validate": "integer", "criteria": ">=", "value": t.min} if t.min is not None else \
+                {"validate": "integer", "criteria": "between", "minimum": -2**31 + 1, "maximum": 2**31 - 1}
+        else:
+            rule = {"validate": "decimal", "criteria": ">=", "value": t.min if t.min is not None else -1e308}
+        ws.data_validation(cell.row, cell.col, cell.row, cell.col, {
+            **rule, "input_title": f"填写说明（单位：{t.unit}）", "input_message": t.prompt,
+            "error_title": "输入有误", "error_message": t.alert, "error_type": "stop",
+        })
+
+    def meta_value(self, key: str) -> str:
+        return str(getattr(self.meta, key))
+
+    def extra(self, sheet: ExtraSheet) -> None:
+        ws = self.book.add_worksheet(sheet.name)
+        for col, width in enumerate(sheet.widths):
+            ws.set_column(col, col, width)
+        for col, label in enumerate(sheet.header):
+            ws.write_string(0, col, label, self.formats["header"])
+        for r, row in enumerate(sheet.rows, start=1):
+            for c, value in enumerate(row):
+                if isinstance(value, bool) or value is None:
+                    ws.write_string(r, c, "" if value is None else str(value), self.formats["label"])
+                elif isinstance(value, (int, float, Decimal)):
+                    ws.write_number(r, c, float(value), self.formats["check"])
+                elif (r, c) in sheet.links:
+                    ws.write_url(r, c, sheet.links[(r, c)], self.formats["label"], string=str(value))
+                else:
+                    ws.write_string(r, c, str(value), self.formats["label"])
+        ws.freeze_panes(1, 0)
+        if sheet.rows:
+            ws.autofilter(0, 0, len(sheet.rows), len(sheet.header) - 1)
+        ws.protect("", {"autofilter": True, "sort": True})
+
+
+@cache
+def _protection_attributes(password: str, salt_seed: str) -> str:
+    """SHA-512 (ECMA-376 agile) hash attributes; computed once per password and salt."""
+    salt = hashlib.sha256(f"xltool:{salt_seed}".encode()).digest()[:16]
+    digest = hashlib.sha512(salt + password.encode("utf-16-le")).digest()
+    for i in range(SPIN_COUNT):
+        digest = hashlib.sha512(digest + i.to_bytes(4, "little")).digest()
+    return (f'algorithmName="SHA-512" hashValue="{base64.b64encode(digest).decode()}" '
+            f'saltValue="{base64.b64encode(salt).decode()}" spinCount="{SPIN_COUNT}"')
+
+
+def _harden(data: bytes, password: str) -> bytes:
+    """Put a SHA-512 hash on every ``<sheetProtection>`` and lock the workbook structure."""
+    attrs = _protection_attributes(password, "sheet")
+    book_attrs = attrs.replace('algorithmName=', 'workbookAlgorithmName=').replace(
+        'hashValue=', 'workbookHashValue=').replace('saltValue=', 'workbookSaltValue=').replace(
+        'spinCount=', 'workbookSpinCount=')
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            part = src.read(info.filename)
+            if info.filename.startswith("xl/worksheets/sheet"):
+                part = part.replace(b"<sheetProtection ", f"<sheetProtection {attrs} ".encode(), 1)
+            elif info.filename == "xl/workbook.xml":
+                part = part.replace(b"<bookViews>",
+                                    f'<workbookProtection {book_attrs} lockStructure="1"/><bookViews>'.encode(), 1)
+            dst.writestr(info, part)
+    return out.getvalue()
