@@ -12,9 +12,10 @@ from dataclasses import asdict, dataclass, field
 from functools import cache
 from math import ceil
 
-from xltool.spec import Cell, CellType, Identity, Template, load_format
+from xltool.spec import Cell, CellType, Template, load_format
 
 META_SHEET = "_xltool"
+SUMMARY_SHEETS = ("报送情况", "汇总明细", "来源")  # the extra sheets of a summary workbook
 TABLE_TOP = 2  # a table starts under its heading row and one blank row
 
 
@@ -308,7 +309,3 @@ def _fingerprint(template: Template, sheets: list[SheetLayout]) -> str:
     }
     blob = json.dumps(payload, ensure_ascii=False, sort_keys=True, default=str).encode("utf-8")
     return "sha256:" + hashlib.sha256(blob).hexdigest()
-
-
-def identity_cells(ident: Identity) -> tuple[str, ...]:
-    return (*ident.left, *ident.right)

@@ -225,10 +225,9 @@ class _Builder:
         return types[name]
 
     def table(self, index: int, t: dict, types: dict[str, CellType]) -> Table:
-        where = f"tables[{index}]"
+        where = f"table {t['id']}" if isinstance(t, dict) and "id" in t else f"tables[{index}]"
         t = self.keys(t, _TABLE_KEYS, where, ("id", "sheet", "heading", "layout"))
         tid = t["id"]
-        where = f"table {tid}"
         if tid in self.order:
             raise self.fail(where, "duplicate table id")
         default = self.type_of(t.get("type", "count"), types, where)
@@ -295,9 +294,8 @@ class _Builder:
         return out
 
     def identity(self, index: int, d: dict) -> list[Identity]:
-        where = f"identities[{index}]"
+        where = f"identity {d['id']}" if isinstance(d, dict) and "id" in d else f"identities[{index}]"
         d = self.keys(d, _IDENTITY_KEYS, where, ("id", "severity", "table", "over", "left", "right", "description"))
-        where = f"identity {d['id']}"
         if d["severity"] not in SEVERITIES:
             raise self.fail(where, f"severity must be one of {SEVERITIES}")
         relation = d.get("relation", "=")

@@ -1,0 +1,434 @@
+"""Check a returned workbook against the template it was generated from.
+
+One read of the file gives everything; the workbook is compared with the layout of its format
+(sheets, names, labels, formulas, locks, validations, protection), its input values are type-checked,
+its totals are evaluated from its own formulas, and every identity of the spec is confirmed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+
+from openpyxl.formula.tokenizer import Tokenizer
+
+from xltool.evaluate import EvaluationError, Evaluator, outside_reference, parse_reference
+from xltool.findings import Finding
+from xltool.layout import META_SHEET, SUMMARY_SHEETS, Layout, address, layout_for
+from xltool.reader import ErrorValue, ReadError, WorkbookData, read_workbook
+from xltool.spec import Cell, available_formats
+
+MAX_ABS = 1e12  # no count or amount of these reports comes near; beyond it, a typo or a unit error
+_FULLWIDTH = str.maketrans("０１２３４５６７８９．－＋", "0123456789.-+")
+
+
+@dataclass
+class FileReport:
+    """What checking one file found, and what merging it needs."""
+
+    path: Path
+    findings: list[Finding] = field(default_factory=list)
+    format: str | None = None
+    year: int | None = None
+    agency_code: str | None = None
+    agency_name: str | None = None
+    role: str | None = None
+    members: list[str] = field(default_factory=list)
+    values: dict[str, object] = field(default_factory=dict)  # input data point -> number as read
+    size: int | None = None
+    sha256: str | None = None
+    checked_at: str = ""
+
+    @property
+    def valid(self) -> bool:
+        return not any(f.severity == "error" for f in self.findings)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "warning"]
+
+    def to_dict(self) -> dict:
+        return {"path": str(self.path), "valid": self.valid, "format": self.format, "year": self.year,
+                "agency": {"code": self.agency_code, "name": self.agency_name}, "role": self.role,
+                "findings": [f.to_dict() for f in self.findings]}
+
+
+@dataclass
+class Report:
+    files: list[FileReport]
+
+    @property
+    def valid(self) -> bool:
+        return all(f.valid for f in self.files)
+
+    def to_json(self) -> str:
+        return json.dumps({"valid": self.valid, "files": [f.to_dict() for f in self.files]},
+                          ensure_ascii=False, indent=2)
+
+
+def find_workbooks(paths: Iterable[Path]) -> list[Path]:
+    """Files as given, and every ``.xlsx``/``.xlsm`` file in given folders (sorted, not recursive)."""
+    out: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir() and path.suffix.lower() not in (".xlsx", ".xlsm"):
+            out.extend(sorted(p for p in path.iterdir()
+                              if p.suffix.lower() in (".xlsx", ".xlsm") and not p.name.startswith(("~$", "."))))
+        else:
+            out.append(path)
+    return out
+
+
+def check_paths(paths: Iterable[Path], *, progress=None) -> Report:
+    files = find_workbooks(paths)
+    reports = []
+    for path in files:
+        reports.append(check_file(path))
+        if progress:
+            progress(path)
+    return Report(reports)
+
+
+def check_file(path: Path, *, use_cache: bool = True) -> FileReport:
+    """Check one file. Never raises for a bad file: every problem becomes a finding."""
+    path = Path(path)
+    report = FileReport(path, checked_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    try:
+        data = path.read_bytes()
+        report.size, report.sha256 = len(data), hashlib.sha256(data).hexdigest()
+    except OSError:
+        pass
+    try:
+        book = read_workbook(path)
+    except ReadError as exc:
+        code = exc.code if exc.code in _READ_CODES else "unreadable-file"
+        report.findings.append(Finding(code, detail={"reason": exc.detail}))
+        return report
+    layout = _identify(book, report)
+    if layout is None:
+        return report
+    report.findings.extend(_Checker(book, layout, report, use_cache).run())
+    return report
+
+
+_READ_CODES = {"unreadable-file", "not-a-workbook", "legacy-xls", "encrypted-file", "ods-file", "zip-bomb"}
+
+
+def _identify(book: WorkbookData, report: FileReport) -> Layout | None:
+    """Read ``_xltool``; the layout of its format, or None with an ``unknown-template`` finding."""
+    meta = book.meta
+
+    def unknown(reason: str) -> None:
+        report.findings.append(Finding("unknown-template", detail={"reason": reason}))
+
+    if book.macros:
+        report.findings.append(Finding("macros-present"))
+    if not meta:
+        unknown("没有 xltool 元数据表 _xltool")
+        return None
+    report.format, report.role = meta.get("format"), meta.get("role")
+    report.agency_code, report.agency_name = meta.get("agency_code"), meta.get("agency_name")
+    report.members = [m for m in meta.get("members", "").split(",") if m]
+    if report.format not in available_formats():
+        unknown(f"未知的报告格式 {report.format}")
+        return None
+    layout = layout_for(report.format)
+    template = layout.template
+    try:
+        report.year = int(meta.get("year", ""))
+    except ValueError:
+        unknown(f"报告年度 {meta.get('year')} 无效")
+        return None
+    if meta.get("template_version") != template.version or meta.get("fingerprint") != layout.fingerprint:
+        unknown(f"模板版本 {meta.get('template_version')} 与本系统的 {template.format} 模板（版本 {template.version}）不一致")
+        return None
+    if not template.accepts_year(report.year):
+        unknown(f"{report.year} 年度不适用 {template.format} 格式")
+        return None
+    if report.role not in ("agency", "summary"):
+        unknown(f"未知的角色 {report.role}")
+        return None
+    return layout
+
+
+@lru_cache(maxsize=8192)
+def normalise_formula(formula: str) -> str:
+    """Formula text in a canonical form: what LibreOffice and Excel rewrite is folded away."""
+    try:
+        items = Tokenizer(formula if formula.startswith("=") else "=" + formula).items
+    except Exception:
+        return formula
+    out = []
+    for token in items:
+        if token.type == "WHITE-SPACE":
+            continue
+        value = token.value
+        if token.type == "OPERAND" and token.subtype == "RANGE":
+            if "!" in value:
+                sheet, ref = value.rsplit("!", 1)
+                value = sheet.strip("'").replace("''", "'").upper() + "!" + ref
+            value = value.replace("$", "").upper()
+        elif token.type == "OPERAND" and token.subtype == "NUMBER":
+            try:
+                value = repr(float(value))
+            except ValueError:
+                pass
+        elif token.type == "FUNC":
+            value = re.sub(r"^_XLFN\.|^_XLWS\.", "", value.upper())
+        out.append(value)
+    return "=" + "".join(out)
+
+
+class _Checker:
+    def __init__(self, book: WorkbookData, layout: Layout, report: FileReport, use_cache: bool):
+        self.book, self.layout, self.report = book, layout, report
+        self.template = layout.template
+        self.use_cache = use_cache
+        self.sheets = {s.name: s for s in book.sheets}
+        self.cells_by_position = {(pos[0], pos[1], pos[2]): code for code, pos in layout.positions.items()}
+
+    def run(self) -> list[Finding]:
+        findings = list(self.package())
+        findings.extend(self.sheet_list())
+        findings.extend(self.names())
+        for sheet in self.layout.sheets:
+            if sheet.name in self.sheets:
+                findings.extend(self.sheet(sheet))
+        values, value_findings = self.values()
+        findings.extend(value_findings)
+        findings.extend(self.identities(values))
+        return findings
+
+    # -- the package and the sheets -------------------------------------------------------------
+
+    def package(self) -> Iterator[Finding]:
+        for part in self.book.external_parts:
+            yield Finding("external-link", actual=part)
+
+    def sheet_list(self) -> Iterator[Finding]:
+        expected = [s.name for s in self.layout.sheets]
+        extra_ok = SUMMARY_SHEETS if self.report.role == "summary" else ()
+        actual = [s.name for s in self.book.sheets]
+        for name in expected:
+            if name not in actual:
+                yield Finding("structure-changed", sheet=name, detail={"reason": f"工作表“{name}”被删除或重命名"})
+        for name in actual:
+            if name not in expected and name not in extra_ok and name != META_SHEET:
+                yield Finding("structure-changed", sheet=name, detail={"reason": f"增加了工作表“{name}”"})
+        present = [n for n in actual if n in expected]
+        if present != [n for n in expected if n in actual]:
+            yield Finding("structure-changed", detail={"reason": "工作表的顺序被改变"})
+        for sheet in self.book.sheets:
+            if sheet.name in expected and sheet.state != "visible":
+                yield Finding("structure-changed", sheet=sheet.name, detail={"reason": f"工作表“{sheet.name}”被隐藏"})
+            if sheet.name == META_SHEET and sheet.state == "visible":
+                yield Finding("protection-removed", sheet=sheet.name, detail={"reason": "元数据表被取消隐藏"})
+
+    def names(self) -> Iterator[Finding]:
+        sheets = {s.upper(): s for s in self.sheets}
+        for code, (sheet, row, col) in self.layout.positions.items():
+            cell = self.template.cells[code]
+            ref = self.book.defined_names.get(code)
+            labels = {"name": code, "table": cell.table, "row": cell.row_label, "column": cell.column_label,
+                      "sheet": sheet, "cell": address(row, col)}
+            if ref is None:
+                yield Finding("structure-changed", **labels, detail={"reason": f"数据点名称 {code} 被删除"})
+                continue
+            try:
+                name_sheet, r1, c1, r2, c2 = parse_reference(ref.lstrip("="), "", sheets)
+                target = (name_sheet, r1, c1) if (r1, c1) == (r2, c2) and name_sheet else None
+            except EvaluationError:
+                target = None
+            if target != (sheet, row, col):
+                where = f"{target[0]}!{address(target[1], target[2])}" if target else ref
+                yield Finding("structure-changed", **labels, actual=where,
+                              detail={"reason": f"数据点名称 {code} 现指向 {where}，模板中为 {sheet}!{address(row, col)}"
+                                                "（可能插入或删除了行、列，或名称被修改）"})
+
+    def sheet(self, expected) -> Iterator[Finding]:
+        actual = self.sheets[expected.name]
+        meta = self.book.meta
+        for text in expected.texts:
+            want = meta.get(text.source, "") if text.source else text.value
+            got = actual.cells.get((text.row, text.col))
+            value = "" if got is None or got.value is None else got.value
+            if got is not None and got.formula:
+                value = got.formula
+            if _text(value) != want:
+                yield Finding("label-altered", sheet=expected.name, cell=address(text.row, text.col),
+                              expected=want, actual=_text(value))
+            if text.merged and (text.row, text.col, text.last_row, text.last_col) not in actual.merged:
+                yield Finding("structure-changed", sheet=expected.name, cell=address(text.row, text.col),
+                              detail={"reason": f"{expected.name}!{address(text.row, text.col)} 的合并单元格被拆分"})
+        for f in expected.formulas:
+            got = actual.cells.get((f.row, f.col))
+            formula = got.formula if got else None
+            if formula is None or (formula != f.formula and normalise_formula(formula) != normalise_formula(f.formula)):
+                shown = formula or ("空白" if got is None or got.value is None else f"数值 {_text(got.value)}")
+                yield Finding("formula-altered", sheet=expected.name, cell=address(f.row, f.col),
+                              expected=f.formula, actual=shown, **self.labels(f.code))
+            elif got is not None and not got.locked and actual.protection:
+                yield Finding("protection-removed", sheet=expected.name, cell=address(f.row, f.col),
+                              detail={"reason": f"公式单元格 {address(f.row, f.col)} 被解除锁定"})
+        if not actual.protection or actual.protection.get("sheet") not in ("1", "true"):
+            yield Finding("protection-removed", sheet=expected.name, detail={"reason": "工作表保护被撤销"})
+        validated = {}
+        for v in actual.validations:
+            for pos in v.cells:
+                validated[pos] = v
+        for cell in expected.inputs:
+            if cell.type is None:
+                continue
+            v = validated.get((cell.row, cell.col))
+            want = ("whole" if cell.type.whole else "decimal")
+            ok = v is not None and v.type == want and (
+                cell.type.min is None or (v.operator == "greaterThanOrEqual" and _number(v.formula1) == cell.type.min))
+            if not ok:
+                yield Finding("validation-removed", sheet=expected.name, cell=address(cell.row, cell.col),
+                              **self.labels(cell.code))
+
+    def labels(self, code: str | None) -> dict:
+        if code is None:
+            return {}
+        cell = self.template.cells[code]
+        return {"name": code, "table": cell.table, "row": cell.row_label, "column": cell.column_label}
+
+    # -- values ---------------------------------------------------------------------------------
+
+    def values(self) -> tuple[dict[str, object], list[Finding]]:
+        """Every data point's value as the workbook computes it, and the findings on inputs."""
+        book = self.book
+        sheets_upper = {s.upper(): s for s in self.sheets}
+
+        def cell(ref):
+            sheet = self.sheets.get(ref[0])
+            return sheet.cells.get((ref[1], ref[2])) if sheet else None
+
+        def formula_of(ref):
+            c = cell(ref)
+            return c.formula if c else None
+
+        def value_of(ref):
+            c = cell(ref)
+            return c.value if c else None
+
+        evaluator = Evaluator(formula_of, value_of, book.defined_names, sheets_upper, use_cache=self.use_cache)
+        values: dict[str, object] = {}
+        findings: list[Finding] = []
+        for code, (sheet, row, col) in self.layout.positions.items():
+            spec_cell = self.template.cells[code]
+            located = {"sheet": sheet, "cell": address(row, col), **self.labels(code)}
+            raw = cell((sheet, row, col))
+            try:
+                value = evaluator.value((sheet, row, col))
+            except EvaluationError as exc:
+                value = ErrorValue("#VALUE!")
+                findings.append(Finding("error-value", **located, actual=f"#VALUE!（{exc}）"))
+                values[code] = value
+                continue
+            values[code] = value
+            if not spec_cell.is_input:
+                if isinstance(value, ErrorValue):
+                    findings.append(Finding("error-value", **located, actual=str(value)))
+                continue
+            if raw is not None and raw.formula:
+                outside = outside_reference(raw.formula)
+                if outside:
+                    findings.append(Finding("external-link", **located, actual=f"{raw.formula}（{outside}）"))
+                    continue
+                findings.append(Finding("formula-in-input", **located, actual=_text(value),
+                                        detail={"formula": raw.formula}))
+            findings.extend(_value_findings(value, spec_cell, located, raw is not None and raw.date_style))
+            if isinstance(value, float) and math.isfinite(value):
+                self.report.values[code] = value
+        return values, findings
+
+    def identities(self, values: dict[str, object]) -> Iterator[Finding]:
+        for ident in self.template.identities:
+            left = sum(_numeric(values.get(c)) for c in ident.left)
+            right = sum(_numeric(values.get(c)) for c in ident.right)
+            diff = left - right
+            tolerance = 1e-9 * max(1.0, abs(left), abs(right))
+            ok = abs(diff) <= tolerance if ident.relation == "=" else diff <= tolerance
+            if ok:
+                continue
+            sheet, row, col = self.layout.positions[ident.anchor]
+            yield Finding("identity-violated", severity=ident.severity, rule=ident.rule, sheet=sheet,
+                          cell=address(row, col), expected=right, actual=left, **self.labels(ident.anchor),
+                          detail={"description": ident.description, "difference": diff})
+
+
+def _value_findings(value: object, cell: Cell, located: dict, date_style: bool) -> list[Finding]:
+    t = cell.type
+    if value is None or value == "":
+        return [Finding("missing-value", **located)]
+    if isinstance(value, ErrorValue):
+        return [Finding("error-value", **located, actual=str(value))]
+    if date_style:
+        return [Finding("not-a-number", **located, actual="日期", detail={"advice": "请把单元格格式改为“常规”，填写数字。"})]
+    if isinstance(value, bool):
+        return [Finding("not-a-number", **located, actual=f"逻辑值 {'TRUE' if value else 'FALSE'}",
+                        detail={"advice": "请填写数字。"})]
+    if isinstance(value, str):
+        return [Finding("not-a-number", **located, actual=_quote(value), detail={"advice": _advice(value, cell)})]
+    if not isinstance(value, float) or not math.isfinite(value):
+        return [Finding("error-value", **located, actual=str(value))]
+    if abs(value) > MAX_ABS:
+        return [Finding("too-large", **located, actual=value)]
+    if t.min is not None and value < t.min:
+        return [Finding("negative", **located, actual=value)]
+    if t.whole and not value.is_integer():
+        return [Finding("not-whole", **located, actual=value)]
+    if t.decimals is not None and Decimal(repr(value)).as_tuple().exponent < -t.decimals:
+        return [Finding("too-many-decimals", **located, actual=value)]
+    return []
+
+
+def _quote(text: str) -> str:
+    shown = text if len(text) <= 40 else text[:40] + f"…（共 {len(text)} 个字符）"
+    return f"文字“{shown}”"
+
+
+def _advice(text: str, cell: Cell) -> str:
+    """What the clerk should type instead of ``text``."""
+    stripped = text.strip().translate(_FULLWIDTH).replace(",", "").replace("，", "")
+    unit = cell.type.unit
+    if stripped in ("", "/", "-", "—", "_", "无", "－", "／"):
+        return "没有发生的请填数字 0。"
+    m = re.fullmatch(r"([+-]?\d+(?:\.\d+)?)\s*(万元|元|件|个|项)?", stripped)
+    if m:
+        number, typed_unit = m.group(1).lstrip("+"), m.group(2)
+        if typed_unit == "元" and unit == "万元":
+            wan = Decimal(number) / Decimal(10000)
+            return f"金额以万元为单位，请填写数字 {wan.normalize():f}（不带单位）。"
+        return f"请填写数字 {number}（不带单位，单元格格式为数字而不是文本）。"
+    return "请填写数字。"
+
+
+def _text(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        return float(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def _numeric(value: object) -> float:
+    """How a spreadsheet's + sees a value in an identity: numbers as they are, anything else as 0."""
+    return value if isinstance(value, float) and math.isfinite(value) else 0.0
