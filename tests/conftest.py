@@ -6,15 +6,12 @@ import os
 import random
 import shutil
 import subprocess
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from openpyxl import load_workbook
-
 os.environ.setdefault("TQDM_DISABLE", "1")
 
-from xltool.fill import random_values  # noqa: E402
+from xltool.fill import random_values, type_into  # noqa: E402
 from xltool.generate import generate_workbook  # noqa: E402
 from xltool.layout import layout_for  # noqa: E402
 from xltool.roster import Agency  # noqa: E402
@@ -30,17 +27,7 @@ def blank(tmp_path: Path, fmt: str = "2021", name: str = "a.xlsx", agency: Agenc
 
 
 def fill(path: Path, fmt: str, values: dict, out: Path | None = None) -> Path:
-    """Type ``values`` (data point code -> value) into a generated workbook with openpyxl, as a clerk would."""
-    positions = layout_for(fmt).positions
-    book = load_workbook(path)
-    for code, value in values.items():
-        sheet, row, col = positions[code]
-        if isinstance(value, Decimal):
-            value = float(value)
-        book[sheet].cell(row + 1, col + 1).value = value
-    target = out or path
-    book.save(target)
-    return target
+    return type_into(path, fmt, values, out)
 
 
 def filled(tmp_path: Path, fmt: str = "2021", seed: int = 1, name: str = "a.xlsx",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -67,3 +68,90 @@ def generate(fmt: str, year: int, agency: str | None, code: str, roster: Path | 
             raise click.UsageError(f"{output} is a folder; with --agency, -o names an .xlsx file")
         generate_workbook(output, fmt, year, Agency(code or "", agency or ""), password=password)
         click.echo(f"已生成：{output}")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (design.md's contract).")
+@click.option("--annotate", "annotate_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Write an annotated copy of each file into this folder, to send back to the agency.")
+def check(paths: tuple[Path, ...], as_json: bool, annotate_dir: Path | None) -> None:
+    """Check returned workbooks: exit 0 when all are valid, 1 when any is not."""
+    from xltool.annotate import annotate
+    from xltool.check import Report, check_file, find_workbooks
+    from xltool.report import render_text
+
+    files = find_workbooks(paths)
+    if not files:
+        raise click.UsageError("no .xlsx files found in " + ", ".join(map(str, paths)))
+    with _progress(files, "审核") as bar:
+        report = Report([check_file(path) for path in bar])
+    if annotate_dir is not None:
+        for file in report.files:
+            annotate(file, annotate_dir)
+    click.echo(report.to_json() if as_json else render_text(report))
+    raise SystemExit(0 if report.valid else 1)
+
+
+def _progress(items: list, label: str):
+    """A progress bar on stderr for long runs; a plain iterator otherwise."""
+    if len(items) < 5:
+        return contextlib.nullcontext(items)
+    return click.progressbar(items, label=label, file=click.get_text_stream("stderr"))
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The summary workbook to write (.xlsx).")
+@click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV or XLSX with code,name: the agencies expected.")
+@click.option("--name", default="汇总", show_default=True, help="Name of the summary (its 填报单位).")
+@click.option("--code", default="", help="Code of the summary (e.g. the district's code).")
+@click.option("--prefer", type=click.Choice(["newest"]), help="Which file wins when an agency sent several.")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, help="Only merge this format (default: the files' majority).")
+@click.option("--year", type=int, help="Only merge this report year (default: the files' majority).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--password", envvar="XLTOOL_PASSWORD", help="Sheet protection password (env XLTOOL_PASSWORD).")
+def merge(paths: tuple[Path, ...], output: Path, roster: Path | None, name: str, code: str, prefer: str | None,
+          fmt: str | None, year: int | None, as_json: bool, password: str | None) -> None:
+    """Merge the accepted workbooks into a summary: exit 0 when all expected were accepted, else 1."""
+    from xltool import merge as merging
+
+    agencies = load_roster(roster) if roster else None
+    result = merging.merge(paths, output, roster=agencies, name=name, code=code, prefer=prefer, fmt=fmt,
+                           year=year, password=password)
+    if as_json:
+        click.echo(merging.result_json(result))
+    else:
+        click.echo(f"汇总表已写入：{result.output}（{result.format}，{result.year} 年度，汇总 {len(result.accepted)} 个文件）")
+        click.echo(merging.status_text(result.entries))
+    raise SystemExit(0 if result.complete else 1)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--csv", "form", flag_value="csv", default=True, help="CSV, UTF-8 with BOM (the default).")
+@click.option("--json", "form", flag_value="json", help="JSON: a list of objects.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE, not stdout.")
+def export(paths: tuple[Path, ...], form: str, output: Path | None) -> None:
+    """Export every data point of the workbooks as a long table."""
+    from xltool import export as exporting
+    from xltool.check import check_file, find_workbooks
+    from xltool.files import atomic_write
+
+    files = find_workbooks(paths)
+    if not files:
+        raise click.UsageError("no .xlsx files found in " + ", ".join(map(str, paths)))
+    if output is not None and any(output.resolve() == f.resolve() for f in files):
+        raise click.UsageError(f"-o {output} is one of the inputs")
+    reports = [check_file(f) for f in files]
+    for r in reports:
+        if not r.format:
+            click.echo(f"跳过 {r.path.name}：{r.findings[0].message}", err=True)
+    table = exporting.rows(reports)
+    text = exporting.to_csv(table) if form == "csv" else exporting.to_json(table)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        atomic_write(output, text.encode("utf-8"))

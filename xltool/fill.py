@@ -6,9 +6,15 @@ repaired on its anchor cell (or, failing that, on an input of the other side), a
 
 from __future__ import annotations
 
+import io
 import random
+import re
+import zipfile
 from decimal import Decimal
+from pathlib import Path
 
+from xltool.files import atomic_write
+from xltool.layout import layout_for
 from xltool.spec import Identity, Template
 
 
@@ -61,3 +67,38 @@ def _repair(template: Template, ident: Identity, values: dict) -> None:
     else:
         target = next(c for c in ident.right if template.cells[c].is_input)
     values[target] += abs(left - right)
+
+
+def type_into(path: Path, fmt: str, values: dict[str, object], out: Path | None = None) -> Path:
+    """Type values (data point code -> value) into a workbook's cells with openpyxl, as a clerk would.
+
+    Protection is not enforced here, so this also types over totals: what a clerk does after removing it.
+    """
+    from openpyxl import load_workbook
+
+    positions = layout_for(fmt).positions
+    book = load_workbook(path)
+    for code, value in values.items():
+        sheet, row, col = positions[code]
+        cell = book[sheet].cell(row + 1, col + 1)
+        cell.value = float(value) if isinstance(value, Decimal) else value
+        if isinstance(value, str) and not value.startswith("="):
+            cell.data_type = "s"
+    buffer = io.BytesIO()
+    book.save(buffer)
+    target = Path(out or path)
+    atomic_write(target, _without_timestamps(buffer.getvalue()))
+    return target
+
+
+def _without_timestamps(data: bytes) -> bytes:
+    """openpyxl stamps the save time into core.xml and every zip entry; fix both, for reproducible samples."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            part = src.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                part = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>2025-01-01T00:00:00Z", part)
+            info.date_time = (2025, 1, 1, 0, 0, 0)
+            dst.writestr(info, part)
+    return out.getvalue()

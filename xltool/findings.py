@@ -67,6 +67,17 @@ CATALOGUE: dict[str, Kind] = {k.code: k for k in (
          "{sheet}!{cell}{where}的值是错误值 {actual}。请改为正确的数字。"),
     Kind("formula-in-input", "warning", "填报单元格中有公式",
          "{sheet}!{cell}{where}填写的是公式 {formula}，按其计算结果 {actual} 审核。建议直接填写数字。"),
+    # Merging: what a file is, next to the others.
+    Kind("wrong-format", "error", "格式或年度不符",
+         "该文件是 {actual}，本次汇总为 {expected}，不能混合汇总。请使用本年度下发的模板重新填报。"),
+    Kind("duplicate-agency", "error", "重复报送",
+         "单位 {name} 报送了多个文件（{reason}），未指定以哪个为准，均未汇总。请确认后只保留一个，或用 --prefer newest 以最新的为准。"),
+    Kind("superseded", "warning", "已被替代",
+         "单位 {name} 另有更新的文件 {reason}，本文件未汇总。"),
+    Kind("included-in-summary", "warning", "已包含在汇总表中",
+         "单位 {name} 的数据已包含在汇总表 {reason} 中，本文件未重复汇总。"),
+    Kind("not-on-roster", "error", "不在名单中",
+         "单位代码 {name} 不在本次汇总的名单中，未汇总。请核对单位代码，或把该单位加入名单。"),
     # The numbers do not add up.
     Kind("identity-violated", "error", "勾稽关系不成立",
          "{rule} 不成立：{description}。左边 = {actual}，右边 = {expected}，相差 {difference}。请核对{where}相关数据。"),

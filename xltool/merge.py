@@ -1,0 +1,294 @@
+"""Merge accepted workbooks into a summary workbook of the same template, checkable and mergeable again.
+
+Every file is checked; the valid ones of the summary's format and year are summed exactly (decimal),
+and the summary records the status of every roster agency and the provenance of every source file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from xltool.check import FileReport, check_file, find_workbooks
+from xltool.errors import UsageError
+from xltool.files import atomic_write
+from xltool.findings import Finding
+from xltool.generate import ExtraSheet, Metadata, default_timestamp, workbook_bytes
+from xltool.layout import SUMMARY_SHEETS, Layout, layout_for
+from xltool.roster import Agency
+
+STATUS_SHEET, DETAIL_SHEET, SOURCE_SHEET = SUMMARY_SHEETS
+ACCEPTED, ACCEPTED_WARN, REJECTED, MISSING, SKIPPED = "已采纳", "已采纳（有警告）", "退回", "未报送", "未汇总"
+FORMAT_NAMES = {"gov-disclosure-2019": "2019（试行）格式", "gov-disclosure-2021": "2021 格式"}
+
+
+@dataclass
+class Entry:
+    """One line of 报送情况: an agency (from the roster or a file) and what became of it."""
+
+    code: str
+    name: str
+    status: str
+    report: FileReport | None = None
+    note: str = ""
+
+
+@dataclass
+class MergeResult:
+    output: Path | None
+    format: str
+    year: int
+    entries: list[Entry]
+    reports: list[FileReport]
+    accepted: list[FileReport] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """Everything expected was accepted: nothing rejected, nothing missing."""
+        return all(e.status in (ACCEPTED, ACCEPTED_WARN, SKIPPED) for e in self.entries)
+
+
+def merge(paths: Iterable[Path], output: Path, *, roster: Sequence[Agency] | None = None, name: str = "汇总",
+          code: str = "", prefer: str | None = None, fmt: str | None = None, year: int | None = None,
+          password: str | None = None, check: Callable[[Sequence[Path]], list[FileReport]] | None = None,
+          ) -> MergeResult:
+    """Check ``paths`` (files and folders), sum the accepted ones, write the summary to ``output``."""
+    files = find_workbooks(paths)
+    output = Path(output)
+    _refuse_unsafe_output(output, files)
+    if not files:
+        raise UsageError("nothing to merge: no .xlsx files given")
+    reports = (check or _check_all)(files)
+    fmt_key, year = _summary_kind(reports, fmt, year)
+    layout = layout_for(fmt_key)
+    _reject_odd_kinds(reports, fmt_key, year)
+    accepted = _choose(reports, prefer)
+    accepted = _apply_roster(accepted, reports, roster)
+    entries = _entries(reports, accepted, roster)
+    if not accepted:
+        raise UsageError("nothing to merge: no file was accepted\n" + status_text(entries))
+    sums = sum_values(layout, accepted)
+    members = sorted({m for r in accepted for m in (r.members if r.role == "summary" else [r.agency_code or ""])} - {""})
+    meta = Metadata(layout.template.format, layout.template.version, year, code, name, role="summary",
+                    generated_at=default_timestamp(), fingerprint=layout.fingerprint, members=",".join(members))
+    extra = [_status_sheet(entries), _detail_sheet(layout, accepted), _source_sheet(reports, accepted)]
+    data = workbook_bytes(layout, meta, values=sums, extra=extra, password=password)
+    atomic_write(output, data)
+    return MergeResult(output, fmt_key, year, entries, reports, accepted)
+
+
+def _check_all(files: Sequence[Path]) -> list[FileReport]:
+    return [check_file(p) for p in files]
+
+
+def _refuse_unsafe_output(output: Path, files: Sequence[Path]) -> None:
+    if output.suffix.lower() != ".xlsx":
+        raise UsageError(f"the summary must be an .xlsx file: {output}")
+    if output.is_dir():
+        raise UsageError(f"{output} is a folder; -o names the summary .xlsx file")
+    target = output.resolve()
+    for f in files:
+        if f.resolve() == target:
+            raise UsageError(f"-o {output} is one of the inputs; refusing to overwrite it")
+    if not output.parent.is_dir():
+        raise UsageError(f"no such folder: {output.parent}")
+
+
+def _summary_kind(reports: list[FileReport], fmt: str | None, year: int | None) -> tuple[str, int]:
+    """The summary's format and year: as asked, else the most common among identified files."""
+    if fmt is not None:
+        fmt = fmt if fmt.startswith("gov-") else f"gov-disclosure-{fmt}"
+    kinds = Counter((r.format, r.year) for r in reports
+                    if r.format and r.year and (fmt is None or r.format == fmt) and (year is None or r.year == year))
+    if not kinds:
+        raise UsageError("nothing to merge: no file is a workbook of a known template"
+                         + (f" of {fmt}" if fmt else "") + (f" for {year}" if year else ""))
+    ranked = kinds.most_common()
+    if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
+        odd = ", ".join(f"{r.path.name} ({r.format} {r.year})" for r in reports if (r.format, r.year) in dict(ranked))
+        raise UsageError(f"files of different formats or years, none in the majority: {odd}; "
+                         "choose one with --format and --year")
+    return ranked[0][0]
+
+
+def _reject_odd_kinds(reports: list[FileReport], fmt: str, year: int) -> None:
+    want = f"{FORMAT_NAMES.get(fmt, fmt)} {year} 年度"
+    for r in reports:
+        if r.format and r.year and (r.format, r.year) != (fmt, year):
+            r.findings.append(Finding("wrong-format", expected=want,
+                                      actual=f"{FORMAT_NAMES.get(r.format, r.format)} {r.year} 年度"))
+
+
+def _choose(reports: list[FileReport], prefer: str | None) -> list[FileReport]:
+    """The valid reports to sum: one per agency, no agency counted twice."""
+    valid = [r for r in reports if r.valid]
+    by_sha: dict[str, FileReport] = {}
+    unique = []
+    for r in valid:  # the very same file twice: keep the first copy silently, note the second
+        if r.sha256 in by_sha:
+            r.findings.append(Finding("superseded", name=r.agency_code, detail={"reason": by_sha[r.sha256].path.name}))
+            continue
+        by_sha[r.sha256 or str(r.path)] = r
+        unique.append(r)
+    summaries = [r for r in unique if r.role == "summary"]
+    covered = {m: s for s in summaries for m in s.members}
+    chosen = []
+    for r in unique:
+        if r.role == "agency" and r.agency_code in covered:
+            r.findings.append(Finding("included-in-summary", name=r.agency_code,
+                                      detail={"reason": covered[r.agency_code].path.name}))
+        else:
+            chosen.append(r)
+    groups: dict[str, list[FileReport]] = defaultdict(list)
+    for r in chosen:
+        for key in (r.members if r.role == "summary" else [r.agency_code or r.path.name]):
+            groups[key].append(r)
+    losers: set[int] = set()
+    for key, group in groups.items():
+        if len(group) < 2:
+            continue
+        if prefer == "newest":
+            winner = max(group, key=lambda r: (_mtime(r.path), r.path.name))
+            for r in group:
+                if r is not winner and id(r) not in losers:
+                    losers.add(id(r))
+                    r.findings.append(Finding("superseded", name=key, detail={"reason": winner.path.name}))
+        else:
+            names = "、".join(r.path.name for r in group)
+            for r in group:
+                if id(r) not in losers:
+                    losers.add(id(r))
+                    r.findings.append(Finding("duplicate-agency", name=key, detail={"reason": names}))
+    return [r for r in chosen if id(r) not in losers]
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return 0.0
+
+
+def _apply_roster(accepted: list[FileReport], reports: list[FileReport],
+                  roster: Sequence[Agency] | None) -> list[FileReport]:
+    if roster is None:
+        return accepted
+    codes = {a.code for a in roster}
+    kept = []
+    for r in accepted:
+        covers = set(r.members) | {r.agency_code} if r.role == "summary" else {r.agency_code}
+        if covers & codes:
+            kept.append(r)
+        else:
+            r.findings.append(Finding("not-on-roster", name=r.agency_code))
+    for r in reports:  # an invalid file of an unknown agency is still worth saying
+        if r not in accepted and r.agency_code and r.role == "agency" and r.agency_code not in codes and r.format:
+            if not any(f.code == "not-on-roster" for f in r.findings):
+                r.findings.append(Finding("not-on-roster", name=r.agency_code))
+    return kept
+
+
+def _status_of(r: FileReport, accepted_ids: set[int]) -> str:
+    if id(r) in accepted_ids:
+        return ACCEPTED_WARN if r.warnings else ACCEPTED
+    return REJECTED if r.errors else SKIPPED
+
+
+def _entries(reports: list[FileReport], accepted: list[FileReport], roster: Sequence[Agency] | None) -> list[Entry]:
+    accepted_ids = {id(r) for r in accepted}
+    entries: list[Entry] = []
+    by_code: dict[str, list[FileReport]] = defaultdict(list)
+    for r in reports:
+        if r.agency_code:
+            by_code[r.agency_code].append(r)
+        for m in r.members if id(r) in accepted_ids else ():
+            if m != r.agency_code:
+                by_code[m].append(r)
+    listed: set[int] = set()
+    for agency in roster or ():
+        files = by_code.get(agency.code, [])
+        if not files:
+            entries.append(Entry(agency.code, agency.name, MISSING))
+            continue
+        for r in sorted(files, key=lambda r: id(r) not in accepted_ids):
+            listed.add(id(r))
+            via = f"经汇总表 {r.path.name}" if r.role == "summary" and r.agency_code != agency.code else ""
+            entries.append(Entry(agency.code, agency.name, _status_of(r, accepted_ids), r, via))
+    for r in reports:
+        if id(r) not in listed:
+            entries.append(Entry(r.agency_code or "", r.agency_name or "", _status_of(r, accepted_ids), r))
+    return entries
+
+
+def sum_values(layout: Layout, accepted: Sequence[FileReport]) -> dict[str, Decimal]:
+    """Each input data point summed exactly over the accepted files (decimal: 0.1 + 0.2 is 0.3)."""
+    sums: dict[str, Decimal] = {}
+    for code, cell in layout.template.cells.items():
+        if cell.is_input:
+            sums[code] = sum((Decimal(repr(r.values.get(code, 0.0))) for r in accepted), Decimal(0))
+    return sums
+
+
+def _problems(r: FileReport, limit: int = 3) -> str:
+    shown = [f.message for f in r.findings[:limit]]
+    more = len(r.findings) - limit
+    return "\n".join(shown) + (f"\n……另有 {more} 项" if more > 0 else "")
+
+
+def _status_sheet(entries: list[Entry]) -> ExtraSheet:
+    rows = []
+    for i, e in enumerate(entries, start=1):
+        r = e.report
+        rows.append([i, e.code, e.name, e.status, len(r.errors) if r else 0, len(r.warnings) if r else 0,
+                     (e.note + "\n" if e.note else "") + (_problems(r) if r else ""), r.path.name if r else ""])
+    return ExtraSheet(STATUS_SHEET, ["序号", "单位代码", "单位名称", "状态", "错误数", "警告数", "主要问题", "文件"], rows,
+                      widths=(6, 12, 28, 16, 8, 8, 90, 36))
+
+
+def _detail_sheet(layout: Layout, accepted: list[FileReport]) -> ExtraSheet:
+    cells = layout.template.cells
+    header = ["单位代码", "单位名称", "角色", *(f"{c.code}\n{c.row_label}／{c.column_label}" for c in cells.values())]
+    rows = [[r.agency_code or "", r.agency_name or "", "汇总" if r.role == "summary" else "单位",
+             *(r.values.get(code) for code in cells)] for r in accepted]
+    return ExtraSheet(DETAIL_SHEET, header, rows, widths=(12, 28, 8, *([16] * len(cells))))
+
+
+def _source_sheet(reports: list[FileReport], accepted: list[FileReport]) -> ExtraSheet:
+    accepted_ids = {id(r) for r in accepted}
+    rows = [[r.path.name, r.size, r.sha256 or "", r.format or "", r.year, r.agency_code or "", r.agency_name or "",
+             r.role or "", r.checked_at, _status_of(r, accepted_ids)] for r in reports]
+    return ExtraSheet(SOURCE_SHEET, ["文件名", "大小（字节）", "SHA-256", "格式", "年度", "单位代码", "单位名称", "角色",
+                                     "审核时间", "结论"], rows, widths=(36, 12, 66, 22, 8, 12, 28, 8, 22, 16))
+
+
+def status_text(entries: list[Entry]) -> str:
+    """The status table for the terminal."""
+    lines = []
+    for e in entries:
+        line = f"{e.status:<10} {e.code:<10} {e.name}"
+        if e.report is not None:
+            line += f"  [{e.report.path.name}]"
+        if e.note:
+            line += f"  {e.note}"
+        lines.append(line)
+        if e.report is not None and e.status in (REJECTED, SKIPPED):
+            lines.extend(f"           - {f.message}" for f in e.report.findings[:3])
+    counts = Counter(e.status for e in entries)
+    lines.append("合计：" + "，".join(f"{status} {n}" for status, n in counts.items()))
+    return "\n".join(lines)
+
+
+def result_json(result: MergeResult) -> str:
+    import json
+
+    return json.dumps({
+        "output": str(result.output), "format": result.format, "year": result.year, "complete": result.complete,
+        "agencies": [{"code": e.code, "name": e.name, "status": e.status,
+                      "file": str(e.report.path) if e.report else None,
+                      "findings": [f.to_dict() for f in e.report.findings] if e.report else []}
+                     for e in result.entries],
+    }, ensure_ascii=False, indent=2)

@@ -1,0 +1,38 @@
+"""Rendering check reports for people: the terminal text. (JSON is ``Report.to_json``.)"""
+
+from __future__ import annotations
+
+from xltool.check import FileReport, Report
+
+SEVERITY = {"error": "错误", "warning": "警告"}
+
+
+def file_heading(report: FileReport) -> str:
+    who = report.agency_name or "（未知单位）"
+    if report.agency_code:
+        who += f"（{report.agency_code}）"
+    if report.role == "summary":
+        who += " [汇总表]"
+    what = f"{report.format or '未知格式'} {report.year or ''}年度".strip()
+    if report.valid:
+        verdict = "通过" + (f"（{len(report.warnings)} 个警告）" if report.warnings else "")
+    else:
+        verdict = f"不通过：{len(report.errors)} 个错误" + (f"，{len(report.warnings)} 个警告" if report.warnings else "")
+    mark = "✓" if report.valid else "✗"
+    return f"{mark} {report.path.name}  {who}  {what}  {verdict}"
+
+
+def finding_line(f) -> str:
+    place = f"{f.sheet}!{f.cell}" if f.sheet and f.cell else (f.sheet or "")
+    parts = [SEVERITY[f.severity], f.rule or f.code, place, f.name or ""]
+    return "  " + " ".join(p for p in parts if p) + "  " + f.message
+
+
+def render_text(report: Report) -> str:
+    lines: list[str] = []
+    for file in report.files:
+        lines.append(file_heading(file))
+        lines.extend(finding_line(f) for f in file.findings)
+    good = sum(f.valid for f in report.files)
+    lines.append(f"共检查 {len(report.files)} 个文件：通过 {good} 个，不通过 {len(report.files) - good} 个。")
+    return "\n".join(lines)
