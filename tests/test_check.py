@@ -57,10 +57,10 @@ def _overwrite(tmp_path, fmt, changes, seed=1):
 
 def test_h1_broken_by_typing_over_a_row_total(tmp_path):
     report, values = _overwrite(tmp_path, "2021", {"T3_GRANTED_TOTAL": 999})
-    assert ("formula-altered", None, "T3_GRANTED_TOTAL", "J7") in located(report)
+    assert ("formula-altered", None, "T3_GRANTED_TOTAL", "J8") in located(report)
     h1 = next(f for f in report.findings if f.rule == "H1")
     assert (h1.name, h1.sheet, h1.cell, h1.row, h1.column, h1.actual) == (
-        "T3_GRANTED_TOTAL", "依申请公开", "J7", "（一）予以公开", "总计", 999)
+        "T3_GRANTED_TOTAL", "依申请公开", "J8", "（一）予以公开", "总计", 999)
     assert h1.expected == sum(values[f"T3_GRANTED_{c}"] for c in ("NATURAL", "BUSINESS", "RESEARCH", "NONPROFIT",
                                                                   "LEGAL", "OTHERORG"))
     assert "H1" in h1.message and "（一）予以公开" in h1.message and "相差" in h1.message
@@ -105,7 +105,7 @@ def test_the_seed_report_as_published_breaks_h1_and_h2_only(tmp_path):
     report = check_file(make_samples.seed(tmp_path))
     assert identity_findings(report) == [("H1", "T3_OTHER_TOTAL", 1, 0), ("H2", "T3_TOTAL_TOTAL", 18, 19)]
     h1 = next(f for f in report.findings if f.rule == "H1")
-    assert (h1.row, h1.column, h1.cell) == ("（六）其他处理", "总计", "J28")
+    assert (h1.row, h1.column, h1.cell) == ("（六）其他处理", "总计", "J26")
     # the published totals were typed over the formulas, and the amount was typed with its unit
     assert {f.code for f in report.findings} == {"identity-violated", "formula-altered", "not-a-number"}
     nan = next(f for f in report.findings if f.code == "not-a-number")
@@ -241,7 +241,7 @@ def test_structure_edits_are_found(tmp_path):
     path, _ = filled(tmp_path, "2021")
     book = load_workbook(path)
     book["校验"].title = "检查"
-    book["依申请公开"]["A5"] = "一、本年新收申请"
+    book["依申请公开"]["A6"] = "一、本年新收申请"
     book["复议诉讼"].protection.sheet = False
     book.create_sheet("备注")
     book.save(path)
@@ -251,7 +251,7 @@ def test_structure_edits_are_found(tmp_path):
     assert ("structure-changed", "检查") in codes
     label = next(f for f in report.findings if f.code == "label-altered")
     assert (label.sheet, label.cell, label.expected, label.actual) == (
-        "依申请公开", "A5", "一、本年新收政府信息公开申请数量", "一、本年新收申请")
+        "依申请公开", "A6", "一、本年新收政府信息公开申请数量", "一、本年新收申请")
     assert ("protection-removed", "复议诉讼") in codes
 
 
@@ -269,7 +269,8 @@ def test_inserted_row_moves_the_names_and_says_so(tmp_path):
     book.save(path)
     report = check_file(path)
     moved = [f for f in report.findings if f.code == "structure-changed" and f.name == "T3_DENIED_SAFETY_LEGAL"]
-    assert moved and "H11" in moved[0].message and "插入或删除了行" in moved[0].message
+    assert moved and "现指向 依申请公开!H13，模板中为 依申请公开!H12" in moved[0].message
+    assert "插入或删除了行" in moved[0].message
     assert not report.valid
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from openpyxl import load_workbook
 from openpyxl.comments import Comment
+from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.styles import Alignment, Font, PatternFill
 
 from xltool.check import FileReport
@@ -59,7 +60,7 @@ def annotate(report: FileReport, out_dir: Path) -> Path | None:
             _text(ws, row, col, value or "")
         if f.sheet in book.sheetnames and f.cell:
             link = ws.cell(row, 6)
-            link.hyperlink = f"#'{f.sheet}'!{f.cell}"
+            link.hyperlink = Hyperlink(ref=link.coordinate, location=f"'{f.sheet}'!{f.cell}")
             link.font = Font(color="0563C1", underline="single")
         ws.cell(row, 2).fill = FILLS[f.severity]
         ws.cell(row, 10).alignment = Alignment(wrap_text=True, vertical="top")

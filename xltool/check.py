@@ -42,7 +42,7 @@ class FileReport:
     agency_name: str | None = None
     role: str | None = None
     members: list[str] = field(default_factory=list)
-    values: dict[str, object] = field(default_factory=dict)  # input data point -> number as read
+    values: dict[str, float] = field(default_factory=dict)  # data point -> its number, where it is one
     size: int | None = None
     sha256: str | None = None
     checked_at: str = ""
@@ -338,6 +338,8 @@ class _Checker:
                 values[code] = value
                 continue
             values[code] = value
+            if isinstance(value, float) and math.isfinite(value):
+                self.report.values[code] = value
             if not spec_cell.is_input:
                 if isinstance(value, ErrorValue):
                     findings.append(Finding("error-value", **located, actual=str(value)))
@@ -347,11 +349,9 @@ class _Checker:
                 if outside:
                     findings.append(Finding("external-link", **located, actual=f"{raw.formula}（{outside}）"))
                     continue
-                findings.append(Finding("formula-in-input", **located, actual=_text(value),
+                findings.append(Finding("formula-in-input", **located, actual=value,
                                         detail={"formula": raw.formula}))
             findings.extend(_value_findings(value, spec_cell, located, raw is not None and raw.date_style))
-            if isinstance(value, float) and math.isfinite(value):
-                self.report.values[code] = value
         return values, findings
 
     def identities(self, values: dict[str, object]) -> Iterator[Finding]:

@@ -82,8 +82,6 @@ def type_into(path: Path, fmt: str, values: dict[str, object], out: Path | None 
         sheet, row, col = positions[code]
         cell = book[sheet].cell(row + 1, col + 1)
         cell.value = float(value) if isinstance(value, Decimal) else value
-        if isinstance(value, str) and not value.startswith("="):
-            cell.data_type = "s"
     buffer = io.BytesIO()
     book.save(buffer)
     target = Path(out or path)
