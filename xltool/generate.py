@@ -24,7 +24,7 @@ import xlsxwriter
 
 from xltool import __version__
 from xltool.files import atomic_write
-from xltool.layout import META_SHEET, Layout, address, layout_for
+from xltool.layout import META_SHEET, Layout, address, layout_for, text_lines
 from xltool.roster import Agency
 
 DEFAULT_PASSWORD = "xltool"
@@ -180,14 +180,19 @@ class _Writer:
         for h in sheet.highlights:
             ws.conditional_format(h.row, h.col, h.row, h.col,
                                   {"type": "formula", "criteria": h.formula, "format": self.formats["bad"]})
+        self.page_setup(ws, sheet.header_rows)
+        ws.protect()
+
+    @staticmethod
+    def page_setup(ws, header_rows: tuple[int, int] | None) -> None:
+        """A4 landscape, one page wide, the header rows repeated on every page."""
         ws.set_landscape()
         ws.set_paper(9)
         ws.fit_to_pages(1, 0)
         ws.center_horizontally()
         ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.5)
-        if sheet.header_rows:
-            ws.repeat_rows(*sheet.header_rows)
-        ws.protect()
+        if header_rows:
+            ws.repeat_rows(*header_rows)
 
     def input(self, ws, cell) -> None:
         if cell.type is None:
@@ -219,6 +224,10 @@ class _Writer:
         for col, label in enumerate(sheet.header):
             ws.write_string(0, col, label, self.formats["header"])
         for r, row in enumerate(sheet.rows, start=1):
+            lines = max((text_lines(v, sheet.widths[c]) for c, v in enumerate(row)
+                         if isinstance(v, str) and c < len(sheet.widths)), default=1)
+            if lines > 1:
+                ws.set_row(r, 15 * lines)
             for c, value in enumerate(row):
                 if isinstance(value, bool) or value is None:
                     ws.write_string(r, c, "" if value is None else str(value), self.formats["label"])
@@ -229,6 +238,7 @@ class _Writer:
                 else:
                     ws.write_string(r, c, str(value), self.formats["label"])
         ws.freeze_panes(1, 0)
+        self.page_setup(ws, (0, 0))
         if sheet.rows:
             ws.autofilter(0, 0, len(sheet.rows), len(sheet.header) - 1)
         ws.protect("", {"autofilter": True, "sort": True})

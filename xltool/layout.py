@@ -113,16 +113,16 @@ def sum_expression(cells: list[tuple[int, int]]) -> str:
     return "+".join(address(r, c) for r, c in cells)
 
 
-def _lines(text: str, width: float) -> int:
+def text_lines(text: str, width: float) -> int:
     """Lines a wrapped label needs in a column of ``width`` characters (a CJK glyph is two)."""
-    units = sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
-    return max(1, ceil(units / max(width - 1, 1)))
+    return sum(max(1, ceil(sum(2 if ord(ch) > 0x2E80 else 1 for ch in line) / max(width - 1, 1)))
+               for line in text.split("\n"))
 
 
 def _fit_height(sheet: SheetLayout, text: Text) -> None:
     width = sum(sheet.widths.get(c, 8.43) for c in range(text.col, text.last_col + 1))
     rows = text.last_row - text.row + 1
-    needed = 15 * _lines(text.value, width) / rows
+    needed = 15 * text_lines(text.value, width) / rows
     for r in range(text.row, text.last_row + 1):
         sheet.heights[r] = max(sheet.heights.get(r, 15), needed)
 

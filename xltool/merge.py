@@ -246,7 +246,7 @@ def _status_sheet(entries: list[Entry]) -> ExtraSheet:
         rows.append([i, e.code, e.name, e.status, len(r.errors) if r else 0, len(r.warnings) if r else 0,
                      (e.note + "\n" if e.note else "") + (_problems(r) if r else ""), r.path.name if r else ""])
     return ExtraSheet(STATUS_SHEET, ["序号", "单位代码", "单位名称", "状态", "错误数", "警告数", "主要问题", "文件"], rows,
-                      widths=(6, 12, 28, 16, 8, 8, 90, 36))
+                      widths=(6, 10, 26, 16, 7, 7, 80, 34))
 
 
 def _detail_sheet(layout: Layout, accepted: list[FileReport]) -> ExtraSheet:
