@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 from xltool.fill import random_values, type_into  # noqa: E402

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from openpyxl import load_workbook
 from openpyxl.comments import Comment
-from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.worksheet.hyperlink import Hyperlink
 
 from xltool.check import FileReport
 from xltool.errors import UsageError

@@ -78,14 +78,14 @@ def generate(fmt: str, year: int, agency: str | None, code: str, roster: Path | 
 def check(paths: tuple[Path, ...], as_json: bool, annotate_dir: Path | None) -> None:
     """Check returned workbooks: exit 0 when all are valid, 1 when any is not."""
     from xltool.annotate import annotate
-    from xltool.check import Report, check_file, find_workbooks
+    from xltool.check import Report, check_many, find_workbooks
     from xltool.report import render_text
 
     files = find_workbooks(paths)
     if not files:
         raise click.UsageError("no .xlsx files found in " + ", ".join(map(str, paths)))
-    with _progress(files, "审核") as bar:
-        report = Report([check_file(path) for path in bar])
+    with _progress(check_many(files), len(files), "审核") as reports:
+        report = Report(list(reports))
     if annotate_dir is not None:
         for file in report.files:
             annotate(file, annotate_dir)
@@ -93,11 +93,11 @@ def check(paths: tuple[Path, ...], as_json: bool, annotate_dir: Path | None) -> 
     raise SystemExit(0 if report.valid else 1)
 
 
-def _progress(items: list, label: str):
+def _progress(items, length: int, label: str):
     """A progress bar on stderr for long runs; a plain iterator otherwise."""
-    if len(items) < 5:
+    if length < 5:
         return contextlib.nullcontext(items)
-    return click.progressbar(items, label=label, file=click.get_text_stream("stderr"))
+    return click.progressbar(items, length=length, label=label, file=click.get_text_stream("stderr"))
 
 
 @main.command()
@@ -137,7 +137,7 @@ def merge(paths: tuple[Path, ...], output: Path, roster: Path | None, name: str,
 def export(paths: tuple[Path, ...], form: str, output: Path | None) -> None:
     """Export every data point of the workbooks as a long table."""
     from xltool import export as exporting
-    from xltool.check import check_file, find_workbooks
+    from xltool.check import check_many, find_workbooks
     from xltool.files import atomic_write
 
     files = find_workbooks(paths)
@@ -145,7 +145,7 @@ def export(paths: tuple[Path, ...], form: str, output: Path | None) -> None:
         raise click.UsageError("no .xlsx files found in " + ", ".join(map(str, paths)))
     if output is not None and any(output.resolve() == f.resolve() for f in files):
         raise click.UsageError(f"-o {output} is one of the inputs")
-    reports = [check_file(f) for f in files]
+    reports = list(check_many(files))
     for r in reports:
         if not r.format:
             click.echo(f"跳过 {r.path.name}：{r.findings[0].message}", err=True)

@@ -16,9 +16,9 @@ from functools import lru_cache
 
 os.environ.setdefault("TQDM_DISABLE", "1")
 
+import formulas  # noqa: E402
 import numpy as np  # noqa: E402  (a dependency of formulas)
 import schedula  # noqa: E402
-import formulas  # noqa: E402
 from formulas.functions import Error as _XlErrors  # noqa: E402
 
 from xltool.reader import ErrorValue  # noqa: E402

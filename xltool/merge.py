@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from xltool.check import FileReport, check_file, find_workbooks
+from xltool.check import FileReport, check_many, find_workbooks
 from xltool.errors import UsageError
 from xltool.files import atomic_write
 from xltool.findings import Finding
@@ -54,15 +54,14 @@ class MergeResult:
 
 def merge(paths: Iterable[Path], output: Path, *, roster: Sequence[Agency] | None = None, name: str = "汇总",
           code: str = "", prefer: str | None = None, fmt: str | None = None, year: int | None = None,
-          password: str | None = None, check: Callable[[Sequence[Path]], list[FileReport]] | None = None,
-          ) -> MergeResult:
+          password: str | None = None, workers: int | None = None) -> MergeResult:
     """Check ``paths`` (files and folders), sum the accepted ones, write the summary to ``output``."""
     files = find_workbooks(paths)
     output = Path(output)
     _refuse_unsafe_output(output, files)
     if not files:
         raise UsageError("nothing to merge: no .xlsx files given")
-    reports = (check or _check_all)(files)
+    reports = list(check_many(files, workers=workers))
     fmt_key, year = _summary_kind(reports, fmt, year)
     layout = layout_for(fmt_key)
     _reject_odd_kinds(reports, fmt_key, year)
@@ -79,10 +78,6 @@ def merge(paths: Iterable[Path], output: Path, *, roster: Sequence[Agency] | Non
     data = workbook_bytes(layout, meta, values=sums, extra=extra, password=password)
     atomic_write(output, data)
     return MergeResult(output, fmt_key, year, entries, reports, accepted)
-
-
-def _check_all(files: Sequence[Path]) -> list[FileReport]:
-    return [check_file(p) for p in files]
 
 
 def _refuse_unsafe_output(output: Path, files: Sequence[Path]) -> None:

@@ -16,6 +16,7 @@ and entity declarations are refused (``unreadable-file``). Nothing a part refers
 from __future__ import annotations
 
 import codecs
+import io
 import posixpath
 import re
 import zipfile
@@ -129,13 +130,14 @@ _EXTERNAL_PREFIXES = ("xl/externallinks/", "xl/embeddings/", "xl/querytables/")
 _DATE_FORMAT_IDS = frozenset([*range(14, 23), *range(27, 37), *range(45, 48), *range(50, 59)])
 
 
-def read_workbook(path: Path) -> WorkbookData:
-    """Read ``path``; raise :class:`ReadError` for anything that is not a readable ``.xlsx`` workbook.
+def read_workbook(path: Path, data: bytes | None = None) -> WorkbookData:
+    """Read ``path`` (or ``data``, its bytes, when the caller has read them already); raise
+    :class:`ReadError` for anything that is not a readable ``.xlsx`` workbook.
 
     No other exception escapes, whatever the bytes of the file.
     """
     try:
-        return _Reader(Path(path)).read()
+        return _Reader(Path(path), data).read()
     except ReadError:
         raise
     except IsADirectoryError:
@@ -377,8 +379,9 @@ def _ole_kind(handle) -> str:
 # -- the reader -------------------------------------------------------------------------------------
 
 class _Reader:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, data: bytes | None = None):
         self.path = path
+        self.data = data
         self.zip: zipfile.ZipFile | None = None
         self.entries: dict[str, zipfile.ZipInfo] = {}
         self.inflated = 0
@@ -387,7 +390,7 @@ class _Reader:
     # the file as a whole
 
     def read(self) -> WorkbookData:
-        with open(self.path, "rb") as handle:
+        with (open(self.path, "rb") if self.data is None else io.BytesIO(self.data)) as handle:
             head = handle.read(4096)
             if not head:
                 raise ReadError("unreadable-file", "文件是空的（0 字节）。")
