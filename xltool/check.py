@@ -13,7 +13,8 @@ import math
 import multiprocessing
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from array import array as Array
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -38,6 +39,42 @@ MAX_ABS = 1e12  # no count or amount of these reports comes near; beyond it, a t
 _FULLWIDTH = str.maketrans("０１２３４５６７８９．－＋", "0123456789.-+")
 
 
+class DataPoints(Mapping[str, float]):
+    """A file's numbers by data point code, compactly: one float per data point of its format (NaN: none).
+
+    Thousands of reports are held during a merge; this keeps each one to an array of doubles.
+    """
+
+    __slots__ = ("format", "array")
+
+    def __init__(self, fmt: str, array: Array | None = None):
+        self.format = fmt
+        self.array = array if array is not None else Array("d", [math.nan]) * len(_index(fmt))
+
+    def __reduce__(self):
+        return DataPoints, (self.format, self.array)
+
+    def __setitem__(self, code: str, value: float) -> None:
+        self.array[_index(self.format)[code]] = value
+
+    def __getitem__(self, code: str) -> float:
+        value = self.array[_index(self.format)[code]]
+        if math.isnan(value):
+            raise KeyError(code)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return (code for code, i in _index(self.format).items() if not math.isnan(self.array[i]))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+@lru_cache(maxsize=None)
+def _index(fmt: str) -> dict[str, int]:
+    return {code: i for i, code in enumerate(layout_for(fmt).template.cells)}
+
+
 @dataclass
 class FileReport:
     """What checking one file found, and what merging it needs."""
@@ -50,7 +87,7 @@ class FileReport:
     agency_name: str | None = None
     role: str | None = None
     members: list[str] = field(default_factory=list)
-    values: dict[str, float] = field(default_factory=dict)  # data point -> its number, where it is one
+    values: Mapping[str, float] = field(default_factory=dict)  # data point -> its number, where it is one
     size: int | None = None
     sha256: str | None = None
     checked_at: str = ""
@@ -225,7 +262,6 @@ class _Checker:
         self.template = layout.template
         self.use_cache = use_cache
         self.sheets = {s.name: s for s in book.sheets}
-        self.cells_by_position = {(pos[0], pos[1], pos[2]): code for code, pos in layout.positions.items()}
 
     def run(self) -> list[Finding]:
         findings = list(self.package())
@@ -353,6 +389,7 @@ class _Checker:
             return c.value if c else None
 
         evaluator = Evaluator(formula_of, value_of, book.defined_names, sheets_upper, use_cache=self.use_cache)
+        self.report.values = DataPoints(self.template.format)
         values: dict[str, object] = {}
         findings: list[Finding] = []
         for code, (sheet, row, col) in self.layout.positions.items():

@@ -10,10 +10,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import multiprocessing
 import os
 import re
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -24,7 +26,7 @@ import xlsxwriter
 
 from xltool import __version__
 from xltool.files import atomic_write
-from xltool.layout import META_SHEET, Layout, address, layout_for, text_lines
+from xltool.layout import META_SHEET, Layout, address, col_letter, layout_for, text_lines
 from xltool.roster import Agency
 
 DEFAULT_PASSWORD = "xltool"
@@ -55,13 +57,17 @@ class Metadata:
 
 @dataclass
 class ExtraSheet:
-    """A plain table sheet (summaries: status, details, provenance). Every value is written as data."""
+    """A plain table sheet (summaries: status, details, provenance). Every value is written as data.
+
+    ``rows`` is iterated once, while the file is written, so a generator keeps a large table out of memory:
+    its rows are streamed into the sheet's XML instead of being held by xlsxwriter.
+    """
 
     name: str
     header: Sequence[str]
-    rows: Sequence[Sequence[object]]
+    rows: Iterable[Sequence[object]]
+    count: int  # number of rows
     widths: Sequence[float] = ()
-    links: Mapping[tuple[int, int], str] = field(default_factory=dict)  # (row, col) -> internal link
 
 
 def default_timestamp() -> str:
@@ -100,11 +106,17 @@ def generate_roster(out_dir: Path, fmt: str, year: int, agencies: Iterable[Agenc
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = generated_at or default_timestamp()
-    paths = []
-    for agency in agencies:
-        target = out_dir / safe_filename(f"{agency.code}_{agency.name}.xlsx")
-        paths.append(generate_workbook(target, fmt, year, agency, password=password, generated_at=stamp))
-    return paths
+    jobs = [(out_dir / safe_filename(f"{a.code}_{a.name}.xlsx"), fmt, year, a, password, stamp) for a in agencies]
+    workers = os.cpu_count() or 1
+    if len(jobs) < 16 or workers < 2:
+        return [_generate_job(job) for job in jobs]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        return list(pool.map(_generate_job, jobs, chunksize=16))
+
+
+def _generate_job(job: tuple) -> Path:
+    path, fmt, year, agency, password, stamp = job
+    return generate_workbook(path, fmt, year, agency, password=password, generated_at=stamp)
 
 
 def workbook_bytes(layout: Layout, meta: Metadata, *, values: Mapping[str, Number] | None = None,
@@ -116,14 +128,16 @@ def workbook_bytes(layout: Layout, meta: Metadata, *, values: Mapping[str, Numbe
     created = datetime.strptime(meta.generated_at, "%Y-%m-%dT%H:%M:%SZ") if meta.generated_at else None
     book.set_properties({"title": layout.template.title, "author": meta.generator, "comments": meta.format,
                          **({"created": created} if created else {})})
-    _Writer(book, layout, meta, values or {}).write(extra)
+    writer = _Writer(book, layout, meta, values or {})
+    writer.write(extra)
     book.close()
-    return _harden(buffer.getvalue(), password_from_env(password))
+    return _harden(buffer.getvalue(), password_from_env(password), writer)
 
 
 class _Writer:
     def __init__(self, book: xlsxwriter.Workbook, layout: Layout, meta: Metadata, values: Mapping[str, Number]):
         self.book, self.layout, self.meta, self.values = book, layout, meta, values
+        self.splices: dict[str, ExtraSheet] = {}
         base = {"font_name": "宋体", "font_size": 11, "valign": "vcenter", "text_wrap": True}
         boxed = {**base, "border": 1}
 
@@ -218,30 +232,48 @@ class _Writer:
         return str(getattr(self.meta, key))
 
     def extra(self, sheet: ExtraSheet) -> None:
+        """The sheet's frame (widths, header, filter, protection); its rows are spliced in by :func:`_harden`."""
         ws = self.book.add_worksheet(sheet.name)
         for col, width in enumerate(sheet.widths):
             ws.set_column(col, col, width)
         for col, label in enumerate(sheet.header):
             ws.write_string(0, col, label, self.formats["header"])
-        for r, row in enumerate(sheet.rows, start=1):
-            lines = max((text_lines(v, sheet.widths[c]) for c, v in enumerate(row)
-                         if isinstance(v, str) and c < len(sheet.widths)), default=1)
-            if lines > 1:
-                ws.set_row(r, 15 * lines)
-            for c, value in enumerate(row):
-                if isinstance(value, bool) or value is None:
-                    ws.write_string(r, c, "" if value is None else str(value), self.formats["label"])
-                elif isinstance(value, (int, float, Decimal)):
-                    ws.write_number(r, c, float(value), self.formats["check"])
-                elif (r, c) in sheet.links:
-                    ws.write_url(r, c, sheet.links[(r, c)], self.formats["label"], string=str(value))
-                else:
-                    ws.write_string(r, c, str(value), self.formats["label"])
+        ws.set_row(0, 15 * max(text_lines(h, w) for h, w in zip(sheet.header, sheet.widths)))
         ws.freeze_panes(1, 0)
         self.page_setup(ws, (0, 0))
-        if sheet.rows:
-            ws.autofilter(0, 0, len(sheet.rows), len(sheet.header) - 1)
+        ws.autofilter(0, 0, max(sheet.count, 1), len(sheet.header) - 1)
         ws.protect("", {"autofilter": True, "sort": True})
+        self.splices[f"xl/worksheets/sheet{len(self.book.worksheets())}.xml"] = sheet
+
+    def stream_rows(self, sheet: ExtraSheet, out) -> None:
+        """Write ``<row>`` elements for the sheet's rows (after the header), one row in memory at a time."""
+        text_style, number_style = self.formats["label"].xf_index, self.formats["check"].xf_index
+        for r, row in enumerate(sheet.rows, start=2):
+            cells = []
+            lines = 1
+            for c, value in enumerate(row):
+                ref = f"{col_letter(c)}{r}"
+                if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+                    cells.append(f'<c r="{ref}" s="{number_style}"><v>{_number_text(value)}</v></c>')
+                else:
+                    text = "" if value is None else str(value)
+                    if c < len(sheet.widths):
+                        lines = max(lines, text_lines(text, sheet.widths[c]))
+                    cells.append(f'<c r="{ref}" s="{text_style}" t="inlineStr"><is><t xml:space="preserve">'
+                                 f"{_xml_text(text)}</t></is></c>")
+            height = f' ht="{15 * lines}" customHeight="1"' if lines > 1 else ""
+            out.write(f'<row r="{r}"{height}>{"".join(cells)}</row>'.encode())
+
+
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _xml_text(text: str) -> str:
+    return _XML_ILLEGAL.sub("", text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _number_text(value: int | float | Decimal) -> str:
+    return repr(float(value)) if isinstance(value, float) else str(value)
 
 
 @cache
@@ -255,8 +287,8 @@ def _protection_attributes(password: str, salt_seed: str) -> str:
             f'saltValue="{base64.b64encode(salt).decode()}" spinCount="{SPIN_COUNT}"')
 
 
-def _harden(data: bytes, password: str) -> bytes:
-    """Put a SHA-512 hash on every ``<sheetProtection>`` and lock the workbook structure."""
+def _harden(data: bytes, password: str, writer: _Writer) -> bytes:
+    """Put a SHA-512 hash on every ``<sheetProtection>``, lock the workbook structure, stream in extra rows."""
     attrs = _protection_attributes(password, "sheet")
     book_attrs = attrs.replace('algorithmName=', 'workbookAlgorithmName=').replace(
         'hashValue=', 'workbookHashValue=').replace('saltValue=', 'workbookSaltValue=').replace(
@@ -267,6 +299,13 @@ def _harden(data: bytes, password: str) -> bytes:
             part = src.read(info.filename)
             if info.filename.startswith("xl/worksheets/sheet"):
                 part = part.replace(b"<sheetProtection ", f"<sheetProtection {attrs} ".encode(), 1)
+                if info.filename in writer.splices:
+                    head, tail = part.split(b"</row></sheetData>", 1)
+                    with dst.open(info, "w") as stream:
+                        stream.write(head + b"</row>")
+                        writer.stream_rows(writer.splices[info.filename], stream)
+                        stream.write(b"</sheetData>" + tail)
+                    continue
             elif info.filename == "xl/workbook.xml":
                 part = part.replace(b"<bookViews>",
                                     f'<workbookProtection {book_attrs} lockStructure="1"/><bookViews>'.encode(), 1)

@@ -241,15 +241,15 @@ def _status_sheet(entries: list[Entry]) -> ExtraSheet:
         rows.append([i, e.code, e.name, e.status, len(r.errors) if r else 0, len(r.warnings) if r else 0,
                      (e.note + "\n" if e.note else "") + (_problems(r) if r else ""), r.path.name if r else ""])
     return ExtraSheet(STATUS_SHEET, ["序号", "单位代码", "单位名称", "状态", "错误数", "警告数", "主要问题", "文件"], rows,
-                      widths=(6, 10, 26, 16, 7, 7, 80, 34))
+                      len(rows), widths=(6, 10, 26, 16, 7, 7, 80, 34))
 
 
 def _detail_sheet(layout: Layout, accepted: list[FileReport]) -> ExtraSheet:
     cells = layout.template.cells
     header = ["单位代码", "单位名称", "角色", *(f"{c.code}\n{c.row_label}／{c.column_label}" for c in cells.values())]
-    rows = [[r.agency_code or "", r.agency_name or "", "汇总" if r.role == "summary" else "单位",
-             *(r.values.get(code) for code in cells)] for r in accepted]
-    return ExtraSheet(DETAIL_SHEET, header, rows, widths=(12, 28, 8, *([16] * len(cells))))
+    rows = ([r.agency_code or "", r.agency_name or "", "汇总" if r.role == "summary" else "单位",
+             *(r.values.get(code) for code in cells)] for r in accepted)
+    return ExtraSheet(DETAIL_SHEET, header, rows, len(accepted), widths=(12, 28, 8, *([16] * len(cells))))
 
 
 def _source_sheet(reports: list[FileReport], accepted: list[FileReport]) -> ExtraSheet:
@@ -257,7 +257,7 @@ def _source_sheet(reports: list[FileReport], accepted: list[FileReport]) -> Extr
     rows = [[r.path.name, r.size, r.sha256 or "", r.format or "", r.year, r.agency_code or "", r.agency_name or "",
              r.role or "", r.checked_at, _status_of(r, accepted_ids)] for r in reports]
     return ExtraSheet(SOURCE_SHEET, ["文件名", "大小（字节）", "SHA-256", "格式", "年度", "单位代码", "单位名称", "角色",
-                                     "审核时间", "结论"], rows, widths=(36, 12, 66, 22, 8, 12, 28, 8, 22, 16))
+                                     "审核时间", "结论"], rows, len(rows), widths=(36, 12, 66, 22, 8, 12, 28, 8, 22, 16))
 
 
 def status_text(entries: list[Entry]) -> str:
