@@ -66,7 +66,7 @@ def seed(out: Path) -> Path:
         text = row["value"]
         values[row["code"]] = int(text) if text.lstrip("-").isdigit() else text
     path = out / "保税区（金港镇）_2020.xlsx"
-    generate_workbook(path, "2019", 2020, Agency("JG01", "保税区（金港镇）"))
+    generate_workbook(path, "2019", 2020, Agency("JG01", "保税区（金港镇）"), overwrite=True)
     return type_into(path, "2019", values)
 
 

@@ -271,3 +271,22 @@ def test_csv_roster_reader_ignores_blank_lines(tmp_path):
     with path.open("w", encoding="utf-8", newline="") as handle:
         csv.writer(handle).writerows([["code", "name"], [], ["X1", " 某局 "]])
     assert [(a.code, a.name) for a in load_roster(path)] == [("X1", "某局")]
+
+
+def test_generate_never_overwrites_a_returned_report_unless_forced(tmp_path):
+    out = tmp_path / "out"
+    roster = tmp_path / "r.csv"
+    roster.write_text("code,name\nA1,某局\nA2,某镇\n", encoding="utf-8")
+    args = ["generate", "--format", "2021", "--year", "2023", "--roster", str(roster), "-o", str(out)]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    returned = out / "A1_某局.xlsx"
+    returned.write_bytes(b"a returned report")
+    (out / "A2_某镇.xlsx").unlink()
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 2 and "refusing to overwrite" in refused.output
+    assert returned.read_bytes() == b"a returned report" and not (out / "A2_某镇.xlsx").exists()
+    single = CliRunner().invoke(main, ["generate", "--format", "2021", "--year", "2023", "--agency", "某局",
+                                       "-o", str(returned)])
+    assert single.exit_code == 2 and returned.read_bytes() == b"a returned report"
+    assert CliRunner().invoke(main, [*args, "--force"]).exit_code == 0
+    assert returned.read_bytes().startswith(b"PK")

@@ -47,8 +47,9 @@ def main() -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="The .xlsx file (with --agency) or the folder (with --roster).")
 @click.option("--password", envvar="XLTOOL_PASSWORD", help="Sheet protection password (env XLTOOL_PASSWORD).")
+@click.option("--force", is_flag=True, help="Replace existing workbooks of the same name.")
 def generate(fmt: str, year: int, agency: str | None, code: str, roster: Path | None, output: Path,
-             password: str | None) -> None:
+             password: str | None, force: bool) -> None:
     """Generate locked workbooks for agencies to fill in."""
     from xltool.spec import load_format
 
@@ -61,12 +62,12 @@ def generate(fmt: str, year: int, agency: str | None, code: str, roster: Path | 
     if roster is not None:
         if output.exists() and not output.is_dir():
             raise click.UsageError(f"{output} is a file; with --roster, -o names a folder")
-        paths = generate_roster(output, fmt, year, load_roster(roster), password=password)
+        paths = generate_roster(output, fmt, year, load_roster(roster), password=password, overwrite=force)
         click.echo(f"已生成 {len(paths)} 个工作簿：{output}")
     else:
         if output.is_dir():
             raise click.UsageError(f"{output} is a folder; with --agency, -o names an .xlsx file")
-        generate_workbook(output, fmt, year, Agency(code or "", agency or ""), password=password)
+        generate_workbook(output, fmt, year, Agency(code or "", agency or ""), password=password, overwrite=force)
         click.echo(f"已生成：{output}")
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import xlsxwriter
 
 from xltool import __version__
+from xltool.errors import UsageError
 from xltool.files import atomic_write
 from xltool.layout import META_SHEET, Layout, address, col_letter, layout_for, text_lines
 from xltool.roster import Agency
@@ -91,8 +92,10 @@ def safe_filename(text: str) -> str:
 
 
 def generate_workbook(path: Path, fmt: str, year: int, agency: Agency, *, password: str | None = None,
-                      generated_at: str | None = None) -> Path:
-    """Write one blank workbook for an agency."""
+                      generated_at: str | None = None, overwrite: bool = False) -> Path:
+    """Write one blank workbook for an agency; an existing file is replaced only when ``overwrite``."""
+    if not overwrite and Path(path).exists():
+        raise UsageError(f"{path} exists; refusing to overwrite it (it may be a returned report): use --force")
     layout = layout_for(fmt)
     meta = Metadata(layout.template.format, layout.template.version, year, agency.code, agency.name,
                     generated_at=generated_at or default_timestamp(), fingerprint=layout.fingerprint)
@@ -101,12 +104,21 @@ def generate_workbook(path: Path, fmt: str, year: int, agency: Agency, *, passwo
 
 
 def generate_roster(out_dir: Path, fmt: str, year: int, agencies: Iterable[Agency], *,
-                    password: str | None = None, generated_at: str | None = None) -> list[Path]:
-    """One workbook per roster agency, named ``<code>_<name>.xlsx``."""
+                    password: str | None = None, generated_at: str | None = None,
+                    overwrite: bool = False) -> list[Path]:
+    """One workbook per roster agency, named ``<code>_<name>.xlsx``; nothing is written if any would be replaced."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     stamp = generated_at or default_timestamp()
-    jobs = [(out_dir / safe_filename(f"{a.code}_{a.name}.xlsx"), fmt, year, a, password, stamp) for a in agencies]
+    jobs = [(out_dir / safe_filename(f"{a.code}_{a.name}.xlsx"), fmt, year, a, password, stamp, overwrite)
+            for a in agencies]
+    existing = [job[0].name for job in jobs if job[0].exists()]
+    if existing and not overwrite:
+        raise UsageError(f"{len(existing)} workbooks exist in {out_dir} (e.g. {existing[0]}); refusing to overwrite "
+                         "them (they may be returned reports): use --force or another folder")
+    names = [job[0].name for job in jobs]
+    if len(set(names)) != len(names):
+        raise UsageError("two roster rows give the same file name: " + next(n for n in names if names.count(n) > 1))
+    out_dir.mkdir(parents=True, exist_ok=True)
     workers = os.cpu_count() or 1
     if len(jobs) < 16 or workers < 2:
         return [_generate_job(job) for job in jobs]
@@ -115,8 +127,8 @@ def generate_roster(out_dir: Path, fmt: str, year: int, agencies: Iterable[Agenc
 
 
 def _generate_job(job: tuple) -> Path:
-    path, fmt, year, agency, password, stamp = job
-    return generate_workbook(path, fmt, year, agency, password=password, generated_at=stamp)
+    path, fmt, year, agency, password, stamp, overwrite = job
+    return generate_workbook(path, fmt, year, agency, password=password, generated_at=stamp, overwrite=overwrite)
 
 
 def workbook_bytes(layout: Layout, meta: Metadata, *, values: Mapping[str, Number] | None = None,

@@ -7,6 +7,7 @@ and the summary records the status of every roster agency and the provenance of 
 from __future__ import annotations
 
 import os
+import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -260,18 +261,24 @@ def _source_sheet(reports: list[FileReport], accepted: list[FileReport]) -> Extr
                                      "审核时间", "结论"], rows, len(rows), widths=(36, 12, 66, 22, 8, 12, 28, 8, 22, 16))
 
 
+def _pad(text: str, width: int) -> str:
+    """Pad to a terminal width, counting a CJK character as two columns."""
+    used = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return text + " " * max(0, width - used)
+
+
 def status_text(entries: list[Entry]) -> str:
     """The status table for the terminal."""
     lines = []
     for e in entries:
-        line = f"{e.status:<10} {e.code:<10} {e.name}"
+        line = f"{_pad(e.status, 16)} {_pad(e.code, 10)} {e.name}"
         if e.report is not None:
             line += f"  [{e.report.path.name}]"
         if e.note:
             line += f"  {e.note}"
         lines.append(line)
         if e.report is not None and e.status in (REJECTED, SKIPPED):
-            lines.extend(f"           - {f.message}" for f in e.report.findings[:3])
+            lines.extend(f"{' ' * 17}- {f.message}" for f in e.report.findings[:3])
     counts = Counter(e.status for e in entries)
     lines.append("合计：" + "，".join(f"{status} {n}" for status, n in counts.items()))
     return "\n".join(lines)
