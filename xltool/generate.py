@@ -312,10 +312,13 @@ def _harden(data: bytes, password: str, writer: _Writer) -> bytes:
             if info.filename.startswith("xl/worksheets/sheet"):
                 part = part.replace(b"<sheetProtection ", f"<sheetProtection {attrs} ".encode(), 1)
                 if info.filename in writer.splices:
+                    sheet = writer.splices[info.filename]
+                    extent = f'<dimension ref="A1:{col_letter(len(sheet.header) - 1)}{sheet.count + 1}"/>'
+                    part = re.sub(rb'<dimension ref="[^"]*"/>', extent.encode(), part, count=1)
                     head, tail = part.split(b"</row></sheetData>", 1)
                     with dst.open(info, "w") as stream:
                         stream.write(head + b"</row>")
-                        writer.stream_rows(writer.splices[info.filename], stream)
+                        writer.stream_rows(sheet, stream)
                         stream.write(b"</sheetData>" + tail)
                     continue
             elif info.filename == "xl/workbook.xml":
