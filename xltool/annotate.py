@@ -17,6 +17,7 @@ from openpyxl.worksheet.hyperlink import Hyperlink
 from xltool.check import FileReport
 from xltool.errors import UsageError
 from xltool.files import atomic_write
+from xltool.findings import CATALOGUE
 from xltool.report import SEVERITY
 
 RESULT_SHEET = "审核结果"
@@ -34,6 +35,8 @@ def annotate(report: FileReport, out_dir: Path) -> Path | None:
     target = out_dir / annotated_name(report)
     if target.resolve() == report.path.resolve():
         raise UsageError(f"{target} would replace the checked file")
+    if any(CATALOGUE[f.code].refuses for f in report.findings):
+        return None  # refused unread (a bomb, a pipe, macros, not a workbook): never opened again, here either
     try:
         book = load_workbook(io.BytesIO(report.path.read_bytes()))
     except Exception:  # unreadable files were reported already; there is nothing to annotate

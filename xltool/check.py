@@ -7,13 +7,17 @@ its totals are evaluated from its own formulas, and every identity of the spec i
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import multiprocessing
 import os
 import re
+import threading
+import time
 from array import array as Array
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -30,9 +34,9 @@ from xltool.evaluate import (
     outside_reference,
     parse_reference,
 )
-from xltool.findings import Finding
+from xltool.findings import Finding, shorten
 from xltool.layout import META_SHEET, SUMMARY_SHEETS, Layout, address, layout_for
-from xltool.reader import ErrorValue, ReadError, WorkbookData, read_workbook
+from xltool.reader import ErrorValue, ReadError, WorkbookData, read_workbook, refuse_special_file
 from xltool.spec import Cell, available_formats
 
 MAX_ABS = 1e12  # no count or amount of these reports comes near; beyond it, a typo or a unit error
@@ -123,13 +127,20 @@ class Report:
                           ensure_ascii=False, indent=2)
 
 
+# What a returned report may have been saved as. A folder's files of these kinds are all checked, so
+# that a report in the wrong format (.xls, .ods, .csv, WPS .et) is refused with its reason, not left out.
+SUBMISSION_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xltx", ".xltm", ".xls", ".xlt", ".xlsb", ".et", ".ett",
+                                 ".ods", ".ots", ".fods", ".csv"})
+
+
 def find_workbooks(paths: Iterable[Path]) -> list[Path]:
-    """Files as given, and every ``.xlsx``/``.xlsm`` file in given folders (sorted, not recursive)."""
+    """Files as given (whatever their names), and in given folders every file a spreadsheet may have been
+    saved as (:data:`SUBMISSION_SUFFIXES`; sorted, not recursive, hidden and ``~$`` lock files skipped)."""
     out: list[Path] = []
     for path in map(Path, paths):
-        if path.is_dir() and path.suffix.lower() not in (".xlsx", ".xlsm"):
+        if path.is_dir() and path.suffix.lower() not in SUBMISSION_SUFFIXES:
             out.extend(sorted(p for p in path.iterdir()
-                              if p.suffix.lower() in (".xlsx", ".xlsm") and not p.name.startswith(("~$", "."))))
+                              if p.suffix.lower() in SUBMISSION_SUFFIXES and not p.name.startswith(("~$", "."))))
         else:
             out.append(path)
     return out
@@ -144,8 +155,23 @@ def check_many(files: Sequence[Path], *, workers: int | None = None) -> Iterator
     if workers < 2 or len(files) < PARALLEL_FROM:
         yield from map(check_file, files)
         return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
+                             initializer=_end_with, initargs=(os.getpid(),)) as pool:
         yield from pool.map(check_file, files, chunksize=max(1, min(64, len(files) // (workers * 8))))
+
+
+def _end_with(parent: int) -> None:
+    """Make a pool worker end when the process that started it is gone.
+
+    A process killed outright (``kill -9``, the out-of-memory killer) cannot stop its workers; they
+    would wait for work for ever. A thread in each worker watches its parent and ends the worker.
+    """
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.1)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="xltool-parent-watch", daemon=True).start()
 
 
 def check_paths(paths: Iterable[Path], *, workers: int | None = None) -> Report:
@@ -160,11 +186,13 @@ def check_file(path: Path, *, use_cache: bool = True) -> FileReport:
         data = _read_bytes(path)
         report.size, report.sha256 = len(data), hashlib.sha256(data).hexdigest()
         book = read_workbook(path, data)
-    except OSError:  # the reader names what went wrong in the user's words
+    except OSError as error:  # the reader names what went wrong in the user's words
         try:
             read_workbook(path)
+            reason = f"读取文件时出错（{error.strerror or error}）。"
         except ReadError as exc:
-            report.findings.append(Finding(exc.code, detail={"reason": exc.detail}))
+            reason = exc.detail
+        report.findings.append(Finding("unreadable-file", detail={"reason": reason}))
         return report
     except ReadError as exc:
         code = exc.code if exc.code in _READ_CODES else "unreadable-file"
@@ -181,11 +209,15 @@ MAX_FILE = 64 * 1024 * 1024  # a returned workbook is ~25 KB; a summary of thous
 
 
 def _read_bytes(path: Path) -> bytes:
-    """The file's bytes, refusing one too large to be a report before reading it."""
-    size = path.stat().st_size
+    """The file's bytes, refusing one too large to be a report (or not a regular file) before reading it."""
+    size = refuse_special_file(path).st_size
     if size > MAX_FILE:
         raise ReadError("zip-bomb", f"文件大小 {size >> 20} MB，超过 {MAX_FILE >> 20} MB")
-    return path.read_bytes()
+    with open(path, "rb") as handle:
+        data = handle.read(MAX_FILE + 1)  # never more, even if the file grows meanwhile
+    if len(data) > MAX_FILE:
+        raise ReadError("zip-bomb", f"文件大小超过 {MAX_FILE >> 20} MB")
+    return data
 
 
 _READ_CODES = {"unreadable-file", "not-a-workbook", "legacy-xls", "encrypted-file", "ods-file", "zip-bomb"}
@@ -198,13 +230,17 @@ def _identify(book: WorkbookData, report: FileReport) -> Layout | None:
     def unknown(reason: str) -> None:
         report.findings.append(Finding("unknown-template", detail={"reason": reason}))
 
-    if book.macros:
+    # who sent it, as the file says (clipped: these land in terminal lines and summary cells)
+    agency_code, agency_name = shorten(meta.get("agency_code")), shorten(meta.get("agency_name"))
+    if book.macros:  # refused outright, nothing in it is checked; who sent it is still said
+        report.agency_code, report.agency_name = agency_code, agency_name
         report.findings.append(Finding("macros-present"))
+        return None
     if not meta:
         unknown("没有 xltool 元数据表 _xltool")
         return None
     report.format, report.role = meta.get("format"), meta.get("role")
-    report.agency_code, report.agency_name = meta.get("agency_code"), meta.get("agency_name")
+    report.agency_code, report.agency_name = agency_code, agency_name
     report.members = [m for m in meta.get("members", "").split(",") if m]
     if report.format not in available_formats():
         unknown(f"未知的报告格式 {report.format}")
@@ -262,35 +298,53 @@ class _Checker:
         self.template = layout.template
         self.use_cache = use_cache
         self.sheets = {s.name: s for s in book.sheets}
+        self.sheets_upper = {s.upper(): s for s in self.sheets}
+        self.missing: set[str] = set()  # template sheets not in the file (deleted or renamed)
+        self.moved: set[str] = set()  # template sheets whose data point names point elsewhere
+        self.altered: set[str] = set()  # data points whose total formula was changed
 
     def run(self) -> list[Finding]:
+        """Every finding, one per problem.
+
+        What follows from a problem already reported is not reported again: a sheet that is missing,
+        or whose rows or columns moved (its data point names point elsewhere), is not compared cell by
+        cell, as every cell would differ; a bad input value is not repeated by the totals it flows into
+        or by the identities over it (see :meth:`values`).
+        """
         findings = list(self.package())
         findings.extend(self.sheet_list())
         findings.extend(self.names())
         for sheet in self.layout.sheets:
-            if sheet.name in self.sheets:
+            if sheet.name in self.sheets and sheet.name not in self.moved:
                 findings.extend(self.sheet(sheet))
-        values, value_findings = self.values()
+        values, value_findings, unjudged = self.values()
         findings.extend(value_findings)
-        findings.extend(self.identities(values))
+        findings.extend(self.identities(values, unjudged))
         return findings
 
     # -- the package and the sheets -------------------------------------------------------------
 
     def package(self) -> Iterator[Finding]:
-        for part in self.book.external_parts:
-            yield Finding("external-link", actual=part)
+        """One finding for everything that points outside the package (links, OLE objects, connections)."""
+        if self.book.external_parts:
+            yield Finding("external-link", actual="、".join(self.book.external_parts))
 
     def sheet_list(self) -> Iterator[Finding]:
         expected = [s.name for s in self.layout.sheets]
         extra_ok = SUMMARY_SHEETS if self.report.role == "summary" else ()
         actual = [s.name for s in self.book.sheets]
-        for name in expected:
-            if name not in actual:
-                yield Finding("structure-changed", sheet=name, detail={"reason": f"工作表“{name}”被删除或重命名"})
-        for name in actual:
-            if name not in expected and name not in extra_ok and name != META_SHEET:
-                yield Finding("structure-changed", sheet=name, detail={"reason": f"增加了工作表“{name}”"})
+        missing = [n for n in expected if n not in actual]
+        extra = [n for n in actual if n not in expected and n not in extra_ok and n != META_SHEET]
+        renamed = self._renamed(missing, extra, expected, actual)
+        self.missing = set(missing)
+        for name in missing:
+            reason = f"工作表“{name}”被重命名为“{renamed[name]}”" if name in renamed else f"工作表“{name}”被删除或重命名"
+            yield Finding("structure-changed", sheet=name, detail={"reason": reason})
+        was = {new: old for old, new in renamed.items()}
+        for name in extra:
+            reason = f"工作表“{name}”不是模板中的工作表（由“{was[name]}”改名而来）" if name in was else \
+                f"增加了工作表“{name}”"
+            yield Finding("structure-changed", sheet=name, detail={"reason": reason})
         present = [n for n in actual if n in expected]
         if present != [n for n in expected if n in actual]:
             yield Finding("structure-changed", detail={"reason": "工作表的顺序被改变"})
@@ -300,9 +354,30 @@ class _Checker:
             if sheet.name == META_SHEET and sheet.state == "visible":
                 yield Finding("protection-removed", sheet=sheet.name, detail={"reason": "元数据表被取消隐藏"})
 
+    def _renamed(self, missing: list[str], extra: list[str], expected: list[str], actual: list[str]) -> dict[str, str]:
+        """Missing sheet -> the extra sheet it was renamed to: where its data point names point now (Excel
+        renames them along), else the extra sheet standing at its place."""
+        out: dict[str, str] = {}
+        for name in missing:
+            targets: Counter[str] = Counter()
+            for code, (sheet, _, _) in self.layout.positions.items():
+                ref = self.book.defined_names.get(code) if sheet == name else None
+                if ref:
+                    with contextlib.suppress(EvaluationError):
+                        targets[parse_reference(ref.lstrip("="), "", self.sheets_upper)[0]] += 1
+            found = [t for t, _ in targets.most_common() if t in extra]
+            place = expected.index(name)
+            if not found and place < len(actual) and actual[place] in extra:
+                found = [actual[place]]
+            if found and found[0] not in out.values():
+                out[name] = found[0]
+        return out
+
     def names(self) -> Iterator[Finding]:
-        sheets = {s.upper(): s for s in self.sheets}
+        sheets = self.sheets_upper
         for code, (sheet, row, col) in self.layout.positions.items():
+            if sheet in self.missing:
+                continue  # the sheet's own finding says it; its names are not listed one by one
             cell = self.template.cells[code]
             ref = self.book.defined_names.get(code)
             labels = {"name": code, "table": cell.table, "row": cell.row_label, "column": cell.column_label,
@@ -316,6 +391,7 @@ class _Checker:
             except EvaluationError:
                 target = None
             if target != (sheet, row, col):
+                self.moved.add(sheet)
                 where = f"{target[0]}!{address(target[1], target[2])}" if target else ref
                 yield Finding("structure-changed", **labels, actual=where,
                               detail={"reason": f"数据点名称 {code} 现指向 {where}，模板中为 {sheet}!{address(row, col)}"
@@ -341,6 +417,8 @@ class _Checker:
             formula = got.formula if got else None
             if formula is None or (formula != f.formula and normalise_formula(formula) != normalise_formula(f.formula)):
                 shown = formula or ("空白" if got is None or got.value is None else f"数值 {_text(got.value)}")
+                if f.code:
+                    self.altered.add(f.code)
                 yield Finding("formula-altered", sheet=expected.name, cell=address(f.row, f.col),
                               expected=f.formula, actual=shown, **self.labels(f.code))
             elif got is not None and not got.locked and actual.protection:
@@ -371,10 +449,16 @@ class _Checker:
 
     # -- values ---------------------------------------------------------------------------------
 
-    def values(self) -> tuple[dict[str, object], list[Finding]]:
-        """Every data point's value as the workbook computes it, and the findings on inputs."""
+    def values(self) -> tuple[dict[str, object], list[Finding], set[str]]:
+        """Every data point's value as the workbook computes it, the findings on them, and the data points
+        whose value cannot be judged (the identities over them are not checked).
+
+        One problem, one finding: an input whose value is reported (text, blank, negative, an error, an
+        external formula…) is not reported again by the totals it flows into (spec ``total_of``), and
+        an error in a total whose formula was changed is the ``formula-altered`` finding's. Only an error
+        that starts in an intact total is reported on that total.
+        """
         book = self.book
-        sheets_upper = {s.upper(): s for s in self.sheets}
 
         def cell(ref):
             sheet = self.sheets.get(ref[0])
@@ -388,40 +472,58 @@ class _Checker:
             c = cell(ref)
             return c.value if c else None
 
-        evaluator = Evaluator(formula_of, value_of, book.defined_names, sheets_upper, use_cache=self.use_cache)
+        evaluator = Evaluator(formula_of, value_of, book.defined_names, self.sheets_upper, use_cache=self.use_cache)
         self.report.values = DataPoints(self.template.format)
         values: dict[str, object] = {}
-        findings: list[Finding] = []
+        found: dict[str, list[Finding]] = {}
+        unjudged: set[str] = set()
+        totals: list[tuple[str, object, str | None, dict]] = []
         for code, (sheet, row, col) in self.layout.positions.items():
+            if sheet in self.missing or sheet in self.moved:
+                unjudged.add(code)  # not where the template has it: the structure findings say why
+                continue
             spec_cell = self.template.cells[code]
             located = {"sheet": sheet, "cell": address(row, col), **self.labels(code)}
-            raw = cell((sheet, row, col))
+            problem = None
             try:
                 value = evaluator.value((sheet, row, col))
             except EvaluationError as exc:
-                value = ErrorValue("#VALUE!")
-                findings.append(Finding("error-value", **located, actual=f"#VALUE!（{exc}）"))
-                values[code] = value
-                continue
+                value, problem = ErrorValue("#VALUE!"), str(exc)
             values[code] = value
-            if isinstance(value, float) and math.isfinite(value):
+            if _is_number(value):
                 self.report.values[code] = value
-            if not spec_cell.is_input:
-                if isinstance(value, ErrorValue):
-                    findings.append(Finding("error-value", **located, actual=str(value)))
-                continue
-            if raw is not None and raw.formula:
-                outside = outside_reference(raw.formula)
-                if outside:
-                    findings.append(Finding("external-link", **located, actual=f"{raw.formula}（{outside}）"))
-                    continue
-                findings.append(Finding("formula-in-input", **located, actual=value,
-                                        detail={"formula": raw.formula}))
-            findings.extend(_value_findings(value, spec_cell, located, raw is not None and raw.date_style))
-        return values, findings
+            if spec_cell.is_input:
+                found[code] = _input_findings(value, problem, cell((sheet, row, col)), spec_cell, located)
+                if not _is_number(value) or any(f.severity == "error" for f in found[code]):
+                    unjudged.add(code)
+            else:
+                totals.append((code, value, problem, located))
+        inherited: dict[str, bool] = {}
 
-    def identities(self, values: dict[str, object]) -> Iterator[Finding]:
+        def flows_from_unjudged(code: str) -> bool:
+            if code not in inherited:
+                inherited[code] = False  # a cycle in a spec cannot be, but would end here
+                inherited[code] = any(p in unjudged or (not self.template.cells[p].is_input and flows_from_unjudged(p))
+                                      for p in self.template.cells[code].total_of or ())
+            return inherited[code]
+
+        for code, value, problem, located in totals:
+            if _is_number(value) and not flows_from_unjudged(code):
+                continue
+            unjudged.add(code)
+            if not _is_number(value) and not flows_from_unjudged(code) and code not in self.altered:
+                shown = f"#VALUE!（{problem}）" if problem else str(value)
+                found[code] = [Finding("error-value", **located, actual=shown)]
+        findings = [f for code in self.layout.positions for f in found.get(code, ())]
+        return values, findings, unjudged
+
+    def identities(self, values: dict[str, object], unjudged: set[str]) -> Iterator[Finding]:
         for ident in self.template.identities:
+            codes = (*ident.left, *ident.right)
+            if any(c in unjudged for c in codes):
+                continue  # a value in it is reported already, or is not where the template has it
+            if ident.anchor not in self.altered and any(c in self.altered for c in codes):
+                continue  # a changed total is judged by the identities anchored at it, not by every one using it
             left = sum(_numeric(values.get(c)) for c in ident.left)
             right = sum(_numeric(values.get(c)) for c in ident.right)
             diff = left - right
@@ -433,6 +535,30 @@ class _Checker:
             yield Finding("identity-violated", severity=ident.severity, rule=ident.rule, sheet=sheet,
                           cell=address(row, col), expected=right, actual=left, **self.labels(ident.anchor),
                           detail={"description": ident.description, "difference": diff})
+
+
+def _input_findings(value: object, problem: str | None, raw, cell: Cell, located: dict) -> list[Finding]:
+    """The findings on one input cell: its formula reaching outside, or what is wrong with its value;
+    a formula whose result is fine is a warning."""
+    formula = raw.formula if raw is not None else None
+    if formula:
+        outside = outside_reference(formula)
+        if outside:
+            return [Finding("external-link", **located, actual=f"{formula}（{outside}）")]
+    if problem is not None:
+        return [Finding("error-value", **located, actual=f"#VALUE!（{problem}）")]
+    found = _value_findings(value, cell, located, raw is not None and raw.date_style)
+    if not formula:
+        return found
+    if not found:
+        return [Finding("formula-in-input", **located, actual=value, detail={"formula": formula})]
+    if found[0].code == "error-value":
+        return [Finding("error-value", **located, actual=f"{value}（公式 {formula} 的结果）")]
+    return found
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, float) and math.isfinite(value)
 
 
 def _value_findings(value: object, cell: Cell, located: dict, date_style: bool) -> list[Finding]:

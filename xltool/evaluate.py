@@ -20,6 +20,7 @@ import formulas  # noqa: E402
 import numpy as np  # noqa: E402  (a dependency of formulas)
 import schedula  # noqa: E402
 from formulas.functions import Error as _XlErrors  # noqa: E402
+from formulas.tokens.operand import XlError as _XlError  # noqa: E402
 
 from xltool.reader import ErrorValue  # noqa: E402
 
@@ -53,13 +54,26 @@ def _strip_strings(text: str) -> str:
     return re.sub(r'"(?:[^"]|"")*"', '""', text)
 
 
+_EXPONENT = re.compile(r"(?<![A-Za-z_$\d.])(\d+(?:\.\d*)?|\.\d+)[eE](\d)")
+_QUOTED = re.compile(r"(\"(?:[^\"]|\"\")*\"|'(?:[^']|'')*')")
+
+
+def _exponent_signs(formula: str) -> str:
+    """``1E308`` -> ``1E+308``: the library parses an exponent only with its sign (Excel writes the sign,
+    other writers may not). Text in quotes and cell references such as ``E5`` are left alone."""
+    if "e" not in formula.lower():
+        return formula
+    parts = _QUOTED.split(formula)
+    return "".join(p if i % 2 else _EXPONENT.sub(r"\1E+\2", p) for i, p in enumerate(parts))
+
+
 @lru_cache(maxsize=4096)
 def compile_formula(formula: str) -> tuple[Callable, tuple[str, ...]]:
     """Compile one formula text: the function and the names of its inputs (ranges or defined names)."""
     try:
-        func = formulas.Parser().ast(formula)[1].compile()
-    except Exception as exc:  # the library raises many kinds for a formula it cannot parse
-        raise EvaluationError(f"无法解析公式 {formula}：{exc}") from None
+        func = formulas.Parser().ast(_exponent_signs(formula))[1].compile()
+    except Exception:  # the library raises many kinds for a formula it cannot parse
+        raise EvaluationError(f"无法解析公式 {formula}") from None
     return func, tuple(func.inputs)
 
 
@@ -112,15 +126,18 @@ def from_library(result: object) -> object:
         result = result.ravel()[0]
     if result is schedula.EMPTY:
         return None
+    if isinstance(result, _XlError):  # a str subclass: test it before str
+        return ErrorValue(str(result))
     if isinstance(result, (bool, np.bool_)):
         return bool(result)
     if isinstance(result, (int, float, np.integer, np.floating)):
-        value = float(result)
+        try:
+            value = float(result)
+        except OverflowError:  # an integer beyond any float
+            return ErrorValue("#NUM!")
         return value if math.isfinite(value) else ErrorValue("#NUM!")
     if isinstance(result, str):
         return result
-    if isinstance(result, formulas.functions.XlError) or type(result).__name__ == "XlError":
-        return ErrorValue(str(result))
     return ErrorValue("#VALUE!")
 
 

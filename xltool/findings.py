@@ -105,6 +105,11 @@ class Finding:
         if self.code not in CATALOGUE:
             raise ValueError(f"unknown finding code {self.code!r}")
         self.severity = self.severity or CATALOGUE[self.code].severity
+        # what a file holds can be any length (a cell holds 32,767 characters, a hostile file more): a
+        # message, the JSON report and a summary cell stay short
+        self.actual = shorten(self.actual, MAX_SHOWN)
+        self.expected = shorten(self.expected, MAX_EXPECTED)
+        self.detail = {k: shorten(v, MAX_EXPECTED) for k, v in self.detail.items()}
 
     @property
     def message(self) -> str:
@@ -122,6 +127,17 @@ class Finding:
             "column": self.column, "expected": _json(self.expected), "actual": _json(self.actual),
             "message": self.message,
         }
+
+
+MAX_SHOWN = 200  # characters of a value from the file shown in a finding
+MAX_EXPECTED = 1000  # characters of what the template expects (its longest formula is about 600)
+
+
+def shorten(value: object, limit: int = MAX_SHOWN) -> object:
+    """Text longer than ``limit`` cut to its start and its length; anything else as it is."""
+    if isinstance(value, str) and len(value) > limit:
+        return value[:limit] + f"…（共 {len(value)} 个字符）"
+    return value
 
 
 def _show(value: object) -> str:

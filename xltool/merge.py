@@ -6,6 +6,8 @@ and the summary records the status of every roster agency and the provenance of 
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import os
 import unicodedata
 from collections import Counter, defaultdict
@@ -77,8 +79,45 @@ def merge(paths: Iterable[Path], output: Path, *, roster: Sequence[Agency] | Non
                     generated_at=default_timestamp(), fingerprint=layout.fingerprint, members=",".join(members))
     extra = [_status_sheet(entries), _detail_sheet(layout, accepted), _source_sheet(reports, accepted)]
     data = workbook_bytes(layout, meta, values=sums, extra=extra, password=password)
-    atomic_write(output, data)
+    write_summary(output, data)
     return MergeResult(output, fmt_key, year, entries, reports, accepted)
+
+
+def write_summary(output: Path, data: bytes) -> None:
+    """Write the summary atomically (a temporary file beside it, renamed over it).
+
+    A merge that was killed (power cut, ``kill -9``) cannot remove its temporary file: the hidden
+    ``.NAME.xlsx.*.tmp`` stays beside the output. The next merge into the same output removes such
+    files first. It holds a lock on the folder while it does and while it writes, so two merges into
+    the same folder never take each other's temporary file for a stale one.
+    """
+    with _folder_lock(output.parent) as locked:
+        if locked:
+            for stale in output.parent.glob(f".{glob.escape(output.name)}.*.tmp"):
+                with contextlib.suppress(OSError):
+                    stale.unlink()
+        atomic_write(output, data)
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path):
+    """An exclusive ``flock`` on the folder, released when the process ends however it ends; yields
+    whether it is held (not on systems without ``flock``, or a folder that cannot be opened)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield False
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        yield False
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield True
+    finally:
+        os.close(fd)
 
 
 def _refuse_unsafe_output(output: Path, files: Sequence[Path]) -> None:
@@ -86,9 +125,9 @@ def _refuse_unsafe_output(output: Path, files: Sequence[Path]) -> None:
         raise UsageError(f"the summary must be an .xlsx file: {output}")
     if output.is_dir():
         raise UsageError(f"{output} is a folder; -o names the summary .xlsx file")
-    target = output.resolve()
+    target = os.path.realpath(output)  # unlike Path.resolve, never raises (a symbolic link loop among inputs)
     for f in files:
-        if f.resolve() == target:
+        if os.path.realpath(f) == target:
             raise UsageError(f"-o {output} is one of the inputs; refusing to overwrite it")
     if not output.parent.is_dir():
         raise UsageError(f"no such folder: {output.parent}")

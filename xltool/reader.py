@@ -16,9 +16,13 @@ and entity declarations are refused (``unreadable-file``). Nothing a part refers
 from __future__ import annotations
 
 import codecs
+import errno
 import io
+import math
+import os
 import posixpath
 import re
+import stat
 import zipfile
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -146,7 +150,9 @@ def read_workbook(path: Path, data: bytes | None = None) -> WorkbookData:
         raise ReadError("unreadable-file", "找不到该文件。") from None
     except PermissionError:
         raise ReadError("unreadable-file", "没有读取该文件的权限。") from None
-    except OSError:
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ReadError("unreadable-file", "该文件是循环指向自身的符号链接（快捷方式），没有内容。") from None
         raise ReadError("unreadable-file", "读取文件时出错（文件可能正被占用或磁盘有问题）。") from None
     except DefusedXmlException:
         raise ReadError("unreadable-file", "文件中含有被禁止的 XML 实体或文档类型声明（可能是恶意构造的文件），已拒绝读取。") from None
@@ -376,6 +382,20 @@ def _ole_kind(handle) -> str:
     return "legacy-xls" if found_book else "not-a-workbook"
 
 
+def refuse_special_file(path: Path) -> os.stat_result:
+    """The file's status; :class:`ReadError` unless it is a regular file (after symbolic links).
+
+    A named pipe would block the reader forever and a device (``/dev/zero``) would never end, so
+    neither is opened. A folder raises ``IsADirectoryError``, as opening it would.
+    """
+    status = os.stat(path)
+    if stat.S_ISDIR(status.st_mode):
+        raise IsADirectoryError(str(path))
+    if not stat.S_ISREG(status.st_mode):
+        raise ReadError("unreadable-file", "这不是普通文件（而是管道、设备等特殊文件），不能作为工作簿读取。")
+    return status
+
+
 # -- the reader -------------------------------------------------------------------------------------
 
 class _Reader:
@@ -390,6 +410,8 @@ class _Reader:
     # the file as a whole
 
     def read(self) -> WorkbookData:
+        if self.data is None:
+            refuse_special_file(self.path)
         with (open(self.path, "rb") if self.data is None else io.BytesIO(self.data)) as handle:
             head = handle.read(4096)
             if not head:
@@ -431,6 +453,8 @@ class _Reader:
                 raise ReadError("not-a-workbook", "文件是 OpenDocument 文档（如 .odt）")
 
         book_part = self._office_document()
+        if book_part is not None and book_part.endswith(".bin"):
+            raise ReadError("not-a-workbook", "文件是 Excel 二进制工作簿（.xlsb），不是 .xlsx")
         if book_part is None:
             if "xl/workbook.bin" in self.entries:
                 raise ReadError("not-a-workbook", "文件是 Excel 二进制工作簿（.xlsb），不是 .xlsx")
@@ -742,9 +766,11 @@ class _SheetParser:
                 elif v:
                     if t is None or t == "n":
                         try:
-                            cell.value = float(v)
+                            number = float(v)
                         except ValueError:
                             cell.value = v
+                        else:  # "NaN", "INF", "1E999": no spreadsheet holds them; Excel shows #NUM!
+                            cell.value = number if math.isfinite(number) else ErrorValue("#NUM!")
                     elif t == "s":
                         try:
                             cell.value = strings[int(v)]
