@@ -72,7 +72,7 @@ def generate(fmt: str, year: int, agency: str | None, code: str, roster: Path | 
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(readable=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (design.md's contract).")
 @click.option("--annotate", "annotate_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write an annotated copy of each file into this folder, to send back to the agency.")
@@ -102,7 +102,7 @@ def _progress(items, length: int, label: str):
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(readable=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The summary workbook to write (.xlsx).")
 @click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -131,7 +131,7 @@ def merge(paths: tuple[Path, ...], output: Path, roster: Path | None, name: str,
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(readable=False, path_type=Path))
 @click.option("--csv", "form", flag_value="csv", default=True, help="CSV, UTF-8 with BOM (the default).")
 @click.option("--json", "form", flag_value="json", help="JSON: a list of objects.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE, not stdout.")
