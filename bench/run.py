@@ -28,9 +28,15 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from xltool.fill import random_values  # noqa: E402
 from xltool.files import atomic_write  # noqa: E402
-from xltool.generate import Metadata, default_timestamp, generate_roster, safe_filename, workbook_bytes  # noqa: E402
+from xltool.fill import random_values  # noqa: E402
+from xltool.generate import (  # noqa: E402
+    Metadata,
+    default_timestamp,
+    generate_roster,
+    safe_filename,
+    workbook_bytes,
+)
 from xltool.layout import layout_for  # noqa: E402
 from xltool.roster import Agency  # noqa: E402
 

@@ -37,7 +37,12 @@ from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.cell_range import CellRange
 
 from xltool.fill import random_values, type_into
-from xltool.generate import Metadata, default_timestamp, generate_workbook, workbook_bytes
+from xltool.generate import (
+    Metadata,
+    default_timestamp,
+    generate_workbook,
+    workbook_bytes,
+)
 from xltool.layout import layout_for
 from xltool.roster import Agency
 

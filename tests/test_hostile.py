@@ -33,7 +33,18 @@ import pytest
 from click.testing import CliRunner
 from openpyxl import load_workbook
 
-from tests.corpus import ENTRIES, FMT, TEMPLATE, YEAR, Base, Entry, make_base, part_of, sheet_part, soffice
+from tests.corpus import (
+    ENTRIES,
+    FMT,
+    TEMPLATE,
+    YEAR,
+    Base,
+    Entry,
+    make_base,
+    part_of,
+    sheet_part,
+    soffice,
+)
 from xltool.cli import main
 from xltool.fill import random_values, type_into
 from xltool.generate import generate_workbook

@@ -36,7 +36,13 @@ from xltool.evaluate import (
 )
 from xltool.findings import Finding, shorten
 from xltool.layout import META_SHEET, SUMMARY_SHEETS, Layout, address, layout_for
-from xltool.reader import ErrorValue, ReadError, WorkbookData, read_workbook, refuse_special_file
+from xltool.reader import (
+    ErrorValue,
+    ReadError,
+    WorkbookData,
+    read_workbook,
+    refuse_special_file,
+)
 from xltool.spec import Cell, available_formats
 
 MAX_ABS = 1e12  # no count or amount of these reports comes near; beyond it, a typo or a unit error

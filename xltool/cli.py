@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from pathlib import Path
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # the formulas library prints progress bars otherwise
@@ -98,7 +99,7 @@ def _progress(items, length: int, label: str):
     """A progress bar on stderr for long runs; a plain iterator otherwise."""
     if length < 5:
         return contextlib.nullcontext(items)
-    return click.progressbar(items, length=length, label=label, file=click.get_text_stream("stderr"))
+    return click.progressbar(items, length=length, label=label, file=sys.stderr)
 
 
 @main.command()

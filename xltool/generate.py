@@ -27,7 +27,14 @@ import xlsxwriter
 from xltool import __version__
 from xltool.errors import UsageError
 from xltool.files import atomic_write
-from xltool.layout import META_SHEET, Layout, address, col_letter, layout_for, text_lines
+from xltool.layout import (
+    META_SHEET,
+    Layout,
+    address,
+    col_letter,
+    layout_for,
+    text_lines,
+)
 from xltool.roster import Agency
 
 DEFAULT_PASSWORD = "xltool"
