@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import shutil
 import subprocess
@@ -67,3 +68,31 @@ def libreoffice_resave(src: Path, out_dir: Path) -> Path:
 @pytest.fixture(params=sorted(FORMATS))
 def fmt(request) -> str:
     return request.param
+
+
+def as_nobody(func, *args):
+    """``func(*args)`` in a forked child that dropped root for nobody (as an office clerk's account is)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never returns
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setresgid(65534, 65534, 65534)
+            os.setresuid(65534, 65534, 65534)
+            try:
+                out = ("ok", func(*args))
+            except BaseException as exc:  # noqa: BLE001 - the parent reports it
+                out = ("error", repr(exc))
+            data = pickle.dumps(out)
+            while data:
+                data = data[os.write(write_end, data):]
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as handle:
+        data = handle.read()
+    os.waitpid(pid, 0)
+    status, value = pickle.loads(data)
+    assert status == "ok", value
+    return value

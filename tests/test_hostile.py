@@ -14,7 +14,6 @@ import csv
 import io
 import json
 import os
-import pickle
 import random
 import shutil
 import signal
@@ -33,6 +32,7 @@ import pytest
 from click.testing import CliRunner
 from openpyxl import load_workbook
 
+from tests.conftest import as_nobody
 from tests.corpus import (
     ENTRIES,
     FMT,
@@ -137,34 +137,6 @@ def _raised(result) -> str | None:
     return "".join(traceback.format_exception(result.exception))
 
 
-def _as_nobody(func, *args):
-    """``func(*args)`` in a forked child that dropped root for nobody (as an office clerk's account is)."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: never returns
-        try:
-            os.close(read_end)
-            os.setgroups([])
-            os.setresgid(65534, 65534, 65534)
-            os.setresuid(65534, 65534, 65534)
-            try:
-                out = ("ok", func(*args))
-            except BaseException as exc:  # noqa: BLE001 - the parent reports it
-                out = ("error", repr(exc))
-            data = pickle.dumps(out)
-            while data:
-                data = data[os.write(write_end, data):]
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as handle:
-        data = handle.read()
-    os.waitpid(pid, 0)
-    status, value = pickle.loads(data)
-    assert status == "ok", value
-    return value
-
-
 @pytest.mark.parametrize("entry", list(ENTRIES.values()), ids=list(ENTRIES))
 def test_corpus_entry(world, tmp_path, entry: Entry):
     if entry.needs == "soffice" and soffice() is None:
@@ -193,7 +165,7 @@ def test_corpus_entry(world, tmp_path, entry: Entry):
                 if p != bad:
                     p.chmod(0o644)
             # root reads anything: the file is read as the clerk's unprivileged account would read it
-            run = _as_nobody(_run_checks_and_merge, folder, solo, out) if as_root else \
+            run = as_nobody(_run_checks_and_merge, folder, solo, out) if as_root else \
                 _run_checks_and_merge(folder, solo, out)
         else:
             run = _run_checks_and_merge(folder, bad, out)
