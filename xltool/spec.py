@@ -316,7 +316,7 @@ class _Builder:
         keys = d.get("only") or self.order[table][over]
         out = []
         for key in keys:
-            def code(part: str) -> str:
+            def code(part: str, key: str = key) -> str:
                 return f"{table}_{key}_{part}" if over == "rows" else f"{table}_{part}_{key}"
 
             lcodes, rcodes = tuple(map(code, left)), tuple(map(code, right))
