@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from xltool.files import atomic_write  # noqa: E402
-from xltool.fill import random_values  # noqa: E402
+from tests.fill import random_values  # noqa: E402
 from xltool.generate import (  # noqa: E402
     Metadata,
     default_timestamp,

@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 os.environ.setdefault("SOURCE_DATE_EPOCH", "1735689600")  # 2025-01-01: reproducible files
 
-from xltool.fill import random_values, type_into  # noqa: E402
+from tests.fill import random_values, type_into  # noqa: E402
 from xltool.generate import generate_workbook, safe_filename  # noqa: E402
 from xltool.layout import layout_for  # noqa: E402
 from xltool.roster import Agency, load_roster  # noqa: E402

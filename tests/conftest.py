@@ -13,7 +13,7 @@ import pytest
 
 os.environ.setdefault("TQDM_DISABLE", "1")
 
-from xltool.fill import random_values, type_into  # noqa: E402
+from tests.fill import random_values, type_into  # noqa: E402
 from xltool.generate import generate_workbook  # noqa: E402
 from xltool.layout import layout_for  # noqa: E402
 from xltool.roster import Agency  # noqa: E402

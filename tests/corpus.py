@@ -36,7 +36,7 @@ from openpyxl.utils import column_index_from_string, get_column_letter
 from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.cell_range import CellRange
 
-from xltool.fill import random_values, type_into
+from tests.fill import random_values, type_into
 from xltool.generate import (
     Metadata,
     default_timestamp,

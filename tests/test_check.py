@@ -15,10 +15,12 @@ from hypothesis import strategies as st
 from openpyxl import Workbook, load_workbook
 
 from tests.conftest import FORMATS, blank, cell_of, fill, filled, libreoffice_resave
-from xltool.check import check_file, normalise_formula
+from tests.fill import random_values
+from xltool.check import check_file
 from xltool.cli import main
-from xltool.fill import random_values
+from xltool.evaluate import compile_formula
 from xltool.layout import layout_for
+from xltool.structure import normalise_formula
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
@@ -36,7 +38,7 @@ def identity_findings(report):
 def test_a_valid_fill_passes_with_no_finding(tmp_path, fmt):
     path, _ = filled(tmp_path, fmt)
     report = check_file(path)
-    assert report.findings == [] and report.valid
+    assert report.findings == () and report.valid
     assert (report.format, report.year, report.agency_code, report.role) == (
         f"gov-disclosure-{fmt}", FORMATS[fmt], "T001", "agency")
 
@@ -138,7 +140,7 @@ def test_input_values(tmp_path, code, value, finding, hint):
 
 def test_signed_change_accepts_negatives_in_2019(tmp_path):
     report, _ = _overwrite(tmp_path, "2019", {"T2_LICENSING_CHANGE": -8})
-    assert report.findings == []
+    assert report.findings == ()
 
 
 def test_a_formula_typed_into_an_input_counts_by_its_value(tmp_path):
@@ -186,11 +188,11 @@ def test_property_valid_fills_pass_and_a_corrupted_total_is_found_where_it_was_m
     template = layout_for(fmt).template
     values = random_values(template, random.Random(seed))
     path = fill(blank(tmp, fmt), fmt, values)
-    assert check_file(path).findings == []
+    assert check_file(path).findings == ()
     totals = [c for c in template.cells.values() if not c.is_input]
     target = data.draw(st.sampled_from(totals), label="total")
     delta = data.draw(st.integers(1, 50), label="delta")
-    from xltool.fill import totals as all_totals
+    from tests.fill import totals as all_totals
 
     fill(path, fmt, {target.code: all_totals(template, values)[target.code] + delta})
     report = check_file(path)
@@ -219,7 +221,7 @@ def test_a_workbook_resaved_by_libreoffice_still_passes(tmp_path, fmt):
     resaved = libreoffice_resave(path, tmp_path / "lo")
     report = check_file(resaved)
     # LibreOffice keeps everything but the very hidden state of _xltool, which it saves as hidden
-    assert report.findings == [] and report.valid
+    assert report.findings == () and report.valid
 
 
 def test_a_plain_workbook_is_an_unknown_template(tmp_path):
@@ -278,10 +280,13 @@ def test_cached_and_uncached_evaluation_give_the_same_findings(tmp_path):
     altered, _ = _overwrite(tmp_path, "2021", {"T3_GRANTED_TOTAL": "=SUM(D7:H7)", "T3_NEW_LEGAL": "=2*3"})
     path = altered.path
     fast = [f.to_dict() for f in check_file(path).findings]
-    slow = [f.to_dict() for f in check_file(path, use_cache=False).findings]
+    compile_formula.cache_clear()
+    slow = [f.to_dict() for f in check_file(path).findings]
     assert fast == slow and any(f["code"] == "formula-altered" for f in fast)
     clean, _ = filled(tmp_path, "2021", name="clean.xlsx")
-    assert check_file(clean).findings == check_file(clean, use_cache=False).findings == []
+    cached = check_file(clean).findings
+    compile_formula.cache_clear()
+    assert cached == check_file(clean).findings == ()
 
 
 def test_formula_normalisation_folds_what_clients_rewrite():
@@ -313,8 +318,8 @@ def test_cli_json_contract_and_exit_codes(tmp_path):
     bad = data["files"][0]
     assert set(bad) >= {"path", "valid", "format", "year", "agency", "findings"}
     for f in bad["findings"]:
-        assert set(f) == {"code", "severity", "rule", "sheet", "cell", "name", "table", "row", "column", "expected",
-                          "actual", "message"}
+        assert set(f) == {"code", "reason", "severity", "rule", "sheet", "cell", "name", "table", "row", "column",
+                          "expected", "actual", "message"}
     h3 = next(f for f in bad["findings"] if f["rule"] == "H3")
     assert (h3["name"], h3["sheet"], h3["cell"], h3["row"], h3["column"], h3["severity"]) == (
         "T3_FORWARD_NATURAL", "依申请公开", "D30", "四、结转下年度继续办理", "自然人", "error")
@@ -358,3 +363,36 @@ def test_annotated_copy_marks_every_flagged_cell_and_leaves_the_original(tmp_pat
     resaved = libreoffice_resave(copy, tmp_path / "lo")
     assert load_workbook(resaved).sheetnames[0] == "审核结果"
     shutil.rmtree(tmp_path / "lo")
+
+
+def _bug(*args, **kwargs):
+    raise KeyError("a bug in xltool")
+
+
+@pytest.mark.parametrize("target, stage", [("xltool.sheet_parser.SheetParser.parse", "读取文件"),
+                                           ("xltool.values._value_findings", "审核文件")],
+                         ids=["reader", "values"])
+def test_a_bug_in_xltool_is_reported_as_its_own_failure_not_the_files(tmp_path, monkeypatch, target, stage):
+    path, _ = filled(tmp_path)
+    monkeypatch.setattr(target, _bug)
+    report = check_file(path)
+    assert [(f.code, f.severity) for f in report.findings] == [("internal-error", "error")]
+    message = report.findings[0].message
+    assert f"xltool 在{stage}时自身出错（KeyError: 'a bug in xltool'）" in message
+    assert "不是文件的问题" in message and "损坏" not in message
+    result = CliRunner().invoke(main, ["check", "--json", str(path)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    found = json.loads(result.output)["files"][0]["findings"]
+    assert [f["code"] for f in found] == ["internal-error"]
+    text = CliRunner().invoke(main, ["check", str(path)])
+    assert text.exit_code == 1 and "internal-error" in text.output and f"xltool 在{stage}时自身出错" in text.output
+
+
+def test_a_bug_outside_checking_is_one_line_not_a_traceback(tmp_path, monkeypatch):
+    path, _ = filled(tmp_path)
+    monkeypatch.setattr("xltool.render.render_text", _bug)
+    result = CliRunner().invoke(main, ["check", str(path)])
+    assert result.exit_code == 1 and not isinstance(result.exception, KeyError)
+    assert result.output.strip().splitlines() == [
+        "Error: internal error in xltool (KeyError: 'a bug in xltool'). This is a bug in xltool, not a problem "
+        "with your files; please report it (XLTOOL_DEBUG=1 shows the traceback)."]

@@ -46,7 +46,7 @@ from tests.corpus import (
     soffice,
 )
 from xltool.cli import main
-from xltool.fill import random_values, type_into
+from tests.fill import random_values, type_into
 from xltool.generate import generate_workbook
 from xltool.layout import layout_for
 from xltool.reader import read_workbook

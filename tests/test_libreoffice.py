@@ -9,7 +9,7 @@ import pytest
 from openpyxl import load_workbook
 
 from tests.conftest import FORMATS, blank, fill, libreoffice_resave
-from xltool.fill import random_values, totals
+from tests.fill import random_values, totals
 from xltool.layout import layout_for
 
 pytestmark = pytest.mark.libreoffice

@@ -18,7 +18,7 @@ from xltool import merge as merging
 from xltool.check import check_file
 from xltool.cli import main
 from xltool.errors import UsageError
-from xltool.fill import random_values, totals
+from tests.fill import random_values, totals
 from xltool.layout import layout_for
 from xltool.roster import Agency
 
@@ -71,8 +71,8 @@ def test_merge_sums_the_accepted_workbooks_exactly(tmp_path):
     assert statuses == {"A01": "已采纳", "A02": "已采纳", "A03": "退回", "A04": "已采纳", "A05": "已采纳",
                         "A06": "已采纳", "A07": "已采纳", "A08": "未报送"}
     report = check_file(out)
-    assert report.valid and report.findings == [] and report.role == "summary"
-    assert report.members == [a.code for a in ROSTER if a.code in valid]
+    assert report.valid and report.findings == () and report.role == "summary"
+    assert report.members == tuple(a.code for a in ROSTER if a.code in valid)
 
 
 def test_summary_sheets_status_details_and_provenance(tmp_path):
@@ -115,7 +115,7 @@ def test_merging_two_partial_summaries_equals_merging_all_agencies(tmp_path):
     result = merging.merge([tmp_path / "d1" / "east.xlsx", tmp_path / "d2" / "west.xlsx"], city, name="市")
     assert result.complete
     assert _summary_values(city) == _summary_values(direct)
-    assert check_file(city).members == sorted(a.code for a in ROSTER)
+    assert check_file(city).members == tuple(sorted(a.code for a in ROSTER))
 
 
 def test_a_summary_among_agency_files_is_not_counted_twice(tmp_path):
@@ -129,7 +129,7 @@ def test_a_summary_among_agency_files_is_not_counted_twice(tmp_path):
     direct = tmp_path / "direct.xlsx"
     merging.merge(files, direct)
     assert _summary_values(out) == _summary_values(direct)
-    skipped = [r for r in result.reports if any(f.code == "included-in-summary" for f in r.findings)]
+    skipped = [e.report for e in result.entries if any(f.code == "included-in-summary" for f in e.findings)]
     assert sorted(r.path.name for r in skipped) == [f.name for f in files[:3]]
 
 
@@ -144,7 +144,7 @@ def test_same_agency_twice_is_reported_and_merged_only_when_told(tmp_path):
     result = merging.merge([folder], tmp_path / "s.xlsx", roster=ROSTER)
     a01 = [e for e in result.entries if e.code == "A01"]
     assert {e.status for e in a01} == {"退回"} and len(a01) == 2
-    assert all(any(f.code == "duplicate-agency" for f in e.report.findings) for e in a01)
+    assert all(any(f.code == "duplicate-agency" for f in e.findings) for e in a01)
     result = merging.merge([folder], tmp_path / "s2.xlsx", roster=ROSTER, prefer="newest")
     assert {e.report.path.name: e.status for e in result.entries if e.code == "A01"} == {
         "A01-corrected.xlsx": "已采纳", "A01.xlsx": "未汇总"}
@@ -167,8 +167,9 @@ def test_formats_and_years_are_never_mixed(tmp_path):
     odd = blank(folder, "2019", "odd.xlsx", Agency("Z9", "旧格式单位"))
     fill(odd, "2019", random_values(layout_for("2019").template, random.Random(1)))
     result = merging.merge([folder], tmp_path / "s.xlsx")
-    wrong = next(r for r in result.reports if r.path.name == "odd.xlsx")
+    wrong = next(e for e in result.entries if e.report and e.report.path.name == "odd.xlsx")
     assert [f.code for f in wrong.findings] == ["wrong-format"] and "2019" in wrong.findings[0].message
+    assert wrong.report.findings == ()  # merge's decision is kept beside check's report, not written into it
     # no majority: a clear error naming the odd files, and no summary
     two = tmp_path / "two"
     two.mkdir()
@@ -183,7 +184,7 @@ def test_an_agency_not_on_the_roster_is_reported_and_not_merged(tmp_path):
     folder, valid = _city(tmp_path, skip=(), broken=())
     result = merging.merge([folder], tmp_path / "s.xlsx", roster=ROSTER[:-1])
     a08 = next(e for e in result.entries if e.code == "A08")
-    assert a08.status == "退回" and [f.code for f in a08.report.findings] == ["not-on-roster"]
+    assert a08.status == "退回" and [f.code for f in a08.findings] == ["not-on-roster"]
     got = _summary_values(tmp_path / "s.xlsx")
     assert got["T3_NEW_NATURAL"] == sum(v["T3_NEW_NATURAL"] for k, v in valid.items() if k != "A08")
 

@@ -25,7 +25,7 @@ def test_ci_runs_the_two_quick_start_commands_verbatim():
 
 
 def test_generated_docs_are_current():
-    result = subprocess.run([sys.executable, "-m", "xltool.docs", "--check"], capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run([sys.executable, "scripts/docs.py", "--check"], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from xltool.errors import SpecError
-from xltool.spec import load_format, load_spec, templates_dir
+from xltool.spec import load_format, templates_dir
+from xltool.spec_loader import load_spec
 
 SOURCE = (templates_dir() / "gov-disclosure-2021.toml").read_text(encoding="utf-8")
 
@@ -50,3 +51,41 @@ def test_broken_spec_is_a_clear_error(tmp_path, old, new, message):
         load_spec(path)
     assert message in str(err.value)
     assert str(err.value).startswith("broken.toml") or str(path) in str(err.value)
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("first_year = 2021", 'first_year = "twenty"', "top level: first_year must be an integer, got string 'twenty'"),
+    ("decimals = 4", 'decimals = "four"', "types.amount: decimals must be an integer, got string 'four'"),
+    ("decimals = 4", "decimals = 4.5", "types.amount: decimals must be an integer, got float 4.5"),
+    ("whole = true", 'whole = "yes"', "types.count: whole must be true or false, got string 'yes'"),
+    ("min = 0", "min = true", "types.count: min must be a number, got boolean True"),
+    ('unit = "件"', "unit = 7", "types.count: unit must be a string, got integer 7"),
+    ('"元" = 0.0001', '"元" = "0.0001"', "types.amount.typed_units: 元 must be a number, got string '0.0001'"),
+    ('{ code = "RULES", label = "规章" }', '{ code = "RULES", label = 5 }',
+     "table T2 block 1 rows[0]: label must be a string, got integer 5"),
+    ('groups = ["申请人情况"] }', 'groups = "申请人情况" }', "groups must be a list of strings, got string"),
+    ('over = "rows"\nleft = ["TOTAL"]', 'over = "rows"\nleft = "TOTAL"', "identity H1: left must be a list of strings"),
+    ("total = true\ndescription", 'total = "yes"\ndescription', "identity H1: total must be true or false, got string 'yes'"),
+    ('short = "2021"', "short = 2021", "top level: short must be a string, got integer 2021"),
+    ('instructions = [\n', 'instructions = [\n  7,\n', "cover: instructions must be a list of strings"),
+    ('summary = "不通过项数"', 'summary = ["不通过项数"]', "checks: summary must be a string, got array"),
+], ids=["first-year-text", "decimals-text", "decimals-float", "whole-text", "min-bool", "unit-number",
+        "factor-text", "label-number", "groups-text", "left-text", "total-text", "short-number",
+        "instruction-number", "summary-array"])
+def test_scalar_of_the_wrong_type_names_file_key_and_expectation(tmp_path, old, new, message):
+    assert old in SOURCE, old
+    path = tmp_path / "typed.toml"
+    path.write_text(SOURCE.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    assert str(err.value).startswith("typed.toml: ")
+    assert message in str(err.value)
+
+
+def test_loaded_spec_cannot_be_changed():
+    t = load_format("2021")
+    with pytest.raises(TypeError):
+        t.cells["T3_NEW_NATURAL"] = t.cells["T3_NEW_LEGAL"]  # type: ignore[index]
+    with pytest.raises(AttributeError):
+        t.version = "2"  # type: ignore[misc]
+    assert load_format("2021") is t and load_format("gov-disclosure-2021") is t

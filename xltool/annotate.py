@@ -14,11 +14,11 @@ from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.hyperlink import Hyperlink
 
-from xltool.check import FileReport
 from xltool.errors import UsageError
 from xltool.files import atomic_write
 from xltool.findings import CATALOGUE
-from xltool.report import SEVERITY
+from xltool.render import SEVERITY
+from xltool.results import FileReport
 
 RESULT_SHEET = "审核结果"
 FILLS = {"error": PatternFill("solid", fgColor="FFC7CE"), "warning": PatternFill("solid", fgColor="FFEB9C")}

@@ -5,9 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import traceback
 from pathlib import Path
-
-os.environ.setdefault("TQDM_DISABLE", "1")  # the formulas library prints progress bars otherwise
 
 import click
 
@@ -15,7 +14,7 @@ from xltool import __version__
 from xltool.errors import XltoolError
 from xltool.generate import generate_roster, generate_workbook
 from xltool.roster import Agency, load_roster
-from xltool.spec import available_formats
+from xltool.spec import shipped
 
 
 class _Group(click.Group):
@@ -27,9 +26,18 @@ class _Group(click.Group):
         except XltoolError as exc:
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # a bug in xltool: say so in one line, never as a problem of the user's files
+            if os.environ.get("XLTOOL_DEBUG"):
+                traceback.print_exc()
+            click.echo(f"Error: internal error in xltool ({type(exc).__name__}: {exc}). This is a bug in xltool, "
+                       "not a problem with your files; please report it (XLTOOL_DEBUG=1 shows the traceback).",
+                       err=True)
+            ctx.exit(1)
 
 
-FORMAT_CHOICE = click.Choice(sorted(p.rsplit("-", 1)[-1] for p in available_formats()))
+FORMAT_CHOICE = click.Choice(sorted(t.short for t in shipped().values()))
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -80,18 +88,19 @@ def generate(fmt: str, year: int, agency: str | None, code: str, roster: Path | 
 def check(paths: tuple[Path, ...], as_json: bool, annotate_dir: Path | None) -> None:
     """Check returned workbooks: exit 0 when all are valid, 1 when any is not."""
     from xltool.annotate import annotate
-    from xltool.check import Report, check_many, find_workbooks
-    from xltool.report import render_text
+    from xltool.batch import check_many, find_workbooks
+    from xltool.render import render_json, render_text
+    from xltool.results import Report
 
     files = find_workbooks(paths)
     if not files:
-        raise click.UsageError("no .xlsx files found in " + ", ".join(map(str, paths)))
+        raise click.UsageError("no workbooks found in " + ", ".join(map(str, paths)))
     with _progress(check_many(files), len(files), "审核") as reports:
-        report = Report(list(reports))
+        report = Report(tuple(reports))
     if annotate_dir is not None:
         for file in report.files:
             annotate(file, annotate_dir)
-    click.echo(report.to_json() if as_json else render_text(report))
+    click.echo(render_json(report) if as_json else render_text(report))
     raise SystemExit(0 if report.valid else 1)
 
 
@@ -139,12 +148,12 @@ def merge(paths: tuple[Path, ...], output: Path, roster: Path | None, name: str,
 def export(paths: tuple[Path, ...], form: str, output: Path | None) -> None:
     """Export every data point of the workbooks as a long table."""
     from xltool import export as exporting
-    from xltool.check import check_many, find_workbooks
+    from xltool.batch import check_many, find_workbooks
     from xltool.files import atomic_write
 
     files = find_workbooks(paths)
     if not files:
-        raise click.UsageError("no .xlsx files found in " + ", ".join(map(str, paths)))
+        raise click.UsageError("no workbooks found in " + ", ".join(map(str, paths)))
     if output is not None and any(output.resolve() == f.resolve() for f in files):
         raise click.UsageError(f"-o {output} is one of the inputs")
     reports = list(check_many(files))

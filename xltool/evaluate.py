@@ -22,10 +22,10 @@ import schedula  # noqa: E402
 from formulas.functions import Error as _XlErrors  # noqa: E402
 from formulas.tokens.operand import XlError as _XlError  # noqa: E402
 
-from xltool.reader import ErrorValue  # noqa: E402
+from xltool.addresses import parse_cell  # noqa: E402
+from xltool.workbook_data import ErrorValue  # noqa: E402
 
 CellRef = tuple[str, int, int]  # (sheet, row, col), 0-based
-_CELL = re.compile(r"^\$?([A-Z]{1,3})\$?(\d{1,7})$")
 
 # Functions that reach outside the file or depend on where it is opened: never evaluated.
 OUTSIDE_FUNCTIONS = frozenset({
@@ -35,18 +35,24 @@ OUTSIDE_FUNCTIONS = frozenset({
 
 
 class EvaluationError(Exception):
-    """A formula cannot be evaluated (unsupported function, bad reference, circular reference)."""
+    """A formula cannot be evaluated: ``reason`` is an ``error-value`` reason of the findings catalogue
+    (unparsable, missing-sheet, bad-reference, circular, range-too-large) and ``params`` fill its wording."""
+
+    def __init__(self, reason: str, **params: str):
+        super().__init__(reason)
+        self.reason, self.params = reason, params
 
 
-def outside_reference(formula: str) -> str | None:
-    """What in ``formula`` reaches outside the file (another workbook, a web service, DDE), or None."""
+def outside_reference(formula: str) -> tuple[str, dict[str, str]] | None:
+    """What in ``formula`` reaches outside the file (another workbook, a web service, DDE), as an
+    ``external-link`` reason and its parameters; None when nothing does."""
     text = formula.upper()
     if "[" in text or "|" in text:
-        return "外部工作簿或 DDE 引用"
+        return "workbook-reference", {}
     for name in re.findall(r"([A-Z][A-Z0-9._]*)\s*\(", _strip_strings(text)):
         name = name.removeprefix("_XLFN.").removeprefix("_XLWS.")
         if name in OUTSIDE_FUNCTIONS:
-            return f"函数 {name}"
+            return "function", {"function": name}
     return None
 
 
@@ -73,15 +79,8 @@ def compile_formula(formula: str) -> tuple[Callable, tuple[str, ...]]:
     try:
         func = formulas.Parser().ast(_exponent_signs(formula))[1].compile()
     except Exception:  # the library raises many kinds for a formula it cannot parse
-        raise EvaluationError(f"无法解析公式 {formula}") from None
+        raise EvaluationError("unparsable", formula=formula) from None
     return func, tuple(func.inputs)
-
-
-def col_index(letters: str) -> int:
-    n = 0
-    for ch in letters:
-        n = n * 26 + ord(ch) - 64
-    return n - 1
 
 
 def parse_reference(ref: str, sheet: str, sheets: Mapping[str, str]) -> tuple[str, int, int, int, int]:
@@ -91,17 +90,11 @@ def parse_reference(ref: str, sheet: str, sheets: Mapping[str, str]) -> tuple[st
         sheet_part = sheet_part.strip("'").replace("''", "'")
         found = sheets.get(sheet_part.upper())
         if found is None:
-            raise EvaluationError(f"引用了不存在的工作表 {sheet_part}")
+            raise EvaluationError("missing-sheet", target=sheet_part)
         sheet = found
-    parts = ref.upper().split(":")
-    if len(parts) not in (1, 2):
-        raise EvaluationError(f"无法识别的引用 {ref}")
-    corners = []
-    for part in parts:
-        m = _CELL.match(part)
-        if not m:
-            raise EvaluationError(f"无法识别的引用 {ref}")
-        corners.append((int(m.group(2)) - 1, col_index(m.group(1))))
+    corners = [parse_cell(part) for part in ref.split(":")]
+    if len(corners) > 2 or None in corners:
+        raise EvaluationError("bad-reference", target=ref)
     (r1, c1), (r2, c2) = corners[0], corners[-1]
     return sheet, min(r1, r2), min(c1, c2), max(r1, r2), max(c1, c2)
 
@@ -149,11 +142,10 @@ class Evaluator:
     """
 
     def __init__(self, formula_of: Callable[[CellRef], str | None], value_of: Callable[[CellRef], object],
-                 names: Mapping[str, str], sheets: Mapping[str, str], *, use_cache: bool = True):
+                 names: Mapping[str, str], sheets: Mapping[str, str]):
         self.formula_of, self.value_of = formula_of, value_of
         self.names = {k.upper(): v for k, v in names.items()}
         self.sheets = sheets
-        self.compile = compile_formula if use_cache else compile_formula.__wrapped__
         self.results: dict[CellRef, object] = {}
         self.active: set[CellRef] = set()
 
@@ -165,7 +157,7 @@ class Evaluator:
         if formula is None:
             return self.value_of(ref)
         if ref in self.active:
-            raise EvaluationError("循环引用")
+            raise EvaluationError("circular")
         self.active.add(ref)
         try:
             result = self._compute(formula, ref[0])
@@ -177,7 +169,7 @@ class Evaluator:
     def _compute(self, formula: str, sheet: str) -> object:
         if outside_reference(formula):
             return ErrorValue("#REF!")
-        func, inputs = self.compile(formula)
+        func, inputs = compile_formula(formula)
         args = [self._argument(name, sheet) for name in inputs]
         try:
             return from_library(func(*args))
@@ -188,7 +180,7 @@ class Evaluator:
         ref = self.names.get(name.upper(), name)
         target, r1, c1, r2, c2 = parse_reference(ref, sheet, self.sheets)
         if (r2 - r1 + 1) * (c2 - c1 + 1) > 10_000:
-            raise EvaluationError(f"引用范围过大 {name}")
+            raise EvaluationError("range-too-large", target=name)
         grid = np.empty((r2 - r1 + 1, c2 - c1 + 1), dtype=object)
         for r in range(r1, r2 + 1):
             for c in range(c1, c2 + 1):

@@ -8,8 +8,8 @@ import json
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
-from xltool.check import FileReport
-from xltool.layout import layout_for
+from xltool.results import FileReport
+from xltool.spec import load_format
 
 COLUMNS = ["file", "agency_code", "agency_name", "role", "format", "year", "valid", "code", "table", "row",
            "column", "value"]
@@ -21,7 +21,7 @@ def rows(reports: Iterable[FileReport]) -> Iterator[dict]:
     for report in reports:
         if not report.format:
             continue
-        for code, cell in layout_for(report.format).template.cells.items():
+        for code, cell in load_format(report.format).cells.items():
             yield {"file": report.path.name, "agency_code": report.agency_code, "agency_name": report.agency_name,
                    "role": report.role, "format": report.format, "year": report.year, "valid": report.valid,
                    "code": code, "table": cell.table, "row": cell.row_label, "column": cell.column_label,

@@ -27,14 +27,8 @@ import xlsxwriter
 from xltool import __version__
 from xltool.errors import UsageError
 from xltool.files import atomic_write
-from xltool.layout import (
-    META_SHEET,
-    Layout,
-    address,
-    col_letter,
-    layout_for,
-    text_lines,
-)
+from xltool.addresses import address, col_letter
+from xltool.layout import META_SHEET, Layout, layout_for, text_lines
 from xltool.roster import Agency
 
 DEFAULT_PASSWORD = "xltool"

@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass, field
 from functools import cache
 from math import ceil
 
-from xltool.spec import Cell, CellType, Template, load_format
+from xltool.addresses import address
+from xltool.spec import Axis, Block, Cell, CellType, Table, Template, load_format
 
 META_SHEET = "_xltool"
 SUMMARY_SHEETS = ("报送情况", "汇总明细", "来源")  # the extra sheets of a summary workbook
@@ -85,20 +86,6 @@ class Layout:
         return next(s for s in self.sheets if s.name == name)
 
 
-def col_letter(col: int) -> str:
-    letters = ""
-    col += 1
-    while col:
-        col, rem = divmod(col - 1, 26)
-        letters = chr(65 + rem) + letters
-    return letters
-
-
-def address(row: int, col: int, absolute: bool = False) -> str:
-    d = "$" if absolute else ""
-    return f"{d}{col_letter(col)}{d}{row + 1}"
-
-
 def sum_expression(cells: list[tuple[int, int]]) -> str:
     """``SUM(D7:D25)`` for a contiguous run in one row or column, else ``D5+D6+…``."""
     rows = {r for r, _ in cells}
@@ -139,9 +126,9 @@ def build_layout(template: Template) -> Layout:
     for table in template.tables:
         sheet = SheetLayout(table.sheet)
         if table.layout == "blocks":
-            _blocks(sheet, table.raw, table.id, table.corner, template, positions)
+            _blocks(sheet, table, template, positions)
         else:
-            _matrix(sheet, table.raw, table.id, table.corner, template, positions)
+            _matrix(sheet, table, template, positions)
         tables.append(sheet)
     _totals(template, positions, {s.name: s for s in tables})
     sheets = [_cover(template), *tables, _checks(template, positions, {s.name: s for s in tables})]
@@ -159,10 +146,10 @@ def _heading(sheet: SheetLayout, text: str, width: int) -> None:
 
 def _cover(template: Template) -> SheetLayout:
     cover = template.cover
-    sheet = SheetLayout(cover["sheet"], widths={0: 16, 1: 30, 2: 30, 3: 30})
-    _heading(sheet, cover["heading"], 4)
+    sheet = SheetLayout(cover.sheet, widths={0: 16, 1: 30, 2: 30, 3: 30})
+    _heading(sheet, cover.heading, 4)
     row = TABLE_TOP
-    for f in template.cover_fields:
+    for f in cover.fields:
         sheet.texts.append(Text(row, 0, f.label, "field", row, 0))
         if f.source:
             constant = f.source == "basis"
@@ -173,34 +160,33 @@ def _cover(template: Template) -> SheetLayout:
         row += 1
     row += 1
     sheet.texts.append(Text(row, 0, "填报说明", "caption", row, 3))
-    for line in cover["instructions"]:
+    for line in cover.instructions:
         row += 1
         sheet.texts.append(Text(row, 0, line, "instruction", row, 3))
     return sheet
 
 
-def _blocks(sheet: SheetLayout, raw: dict, tid: str, corner: str, template: Template,
-            positions: dict[str, tuple[str, int, int]]) -> None:
-    width = 1 + max(len(b["columns"]) for b in raw["blocks"])
-    _heading(sheet, raw["heading"], width)
+def _blocks(sheet: SheetLayout, table: Table, template: Template, positions: dict[str, tuple[str, int, int]]) -> None:
+    width = 1 + max(len(b.columns) for b in table.blocks)
+    _heading(sheet, table.heading, width)
     sheet.widths = {0: 28, **{c: 18 for c in range(1, width)}}
     row = TABLE_TOP
     sheet.header_rows = None
-    for block in raw["blocks"]:
-        if block.get("note"):
-            sheet.texts.append(Text(row, 0, block["caption"], "caption", row, width - 2))
-            sheet.texts.append(Text(row, width - 1, block["note"], "note", row, width - 1))
+    for block in table.blocks:
+        if block.note:
+            sheet.texts.append(Text(row, 0, block.caption, "caption", row, width - 2))
+            sheet.texts.append(Text(row, width - 1, block.note, "note", row, width - 1))
         else:
-            sheet.texts.append(Text(row, 0, block["caption"], "caption", row, width - 1))
+            sheet.texts.append(Text(row, 0, block.caption, "caption", row, width - 1))
         row += 1
-        sheet.texts.append(Text(row, 0, corner, "header", row, 0))
-        for j, col in enumerate(block["columns"]):
-            sheet.texts.append(Text(row, 1 + j, col["label"], "header", row, 1 + j))
+        sheet.texts.append(Text(row, 0, table.corner, "header", row, 0))
+        for j, col in enumerate(block.columns):
+            sheet.texts.append(Text(row, 1 + j, col.label, "header", row, 1 + j))
         row += 1
-        for r in block["rows"]:
-            sheet.texts.append(Text(row, 0, r["label"], "label", row, 0))
-            for j, col in enumerate(block["columns"]):
-                _place(sheet, template.cells[f"{tid}_{r['code']}_{col['code']}"], row, 1 + j, positions)
+        for r, codes in zip(block.rows, block.codes):
+            sheet.texts.append(Text(row, 0, r.label, "label", row, 0))
+            for j, code in enumerate(codes):
+                _place(sheet, template.cells[code], row, 1 + j, positions)
             row += 1
 
 
@@ -210,28 +196,27 @@ def _place(sheet: SheetLayout, cell: Cell, row: int, col: int, positions: dict) 
         sheet.inputs.append(Input(row, col, cell.code, cell.type))
 
 
-def _runs(items: list[dict], level: int) -> list[tuple[int, int, str]]:
+def _runs(items: tuple[Axis, ...], level: int) -> list[tuple[int, int, str]]:
     """Runs of consecutive items sharing the same group path down to ``level``: (first, last, label)."""
     runs: list[tuple[int, int, str]] = []
     for i, item in enumerate(items):
-        groups = item.get("groups", [])
+        groups = item.groups
         if len(groups) <= level:
             continue
         key = groups[: level + 1]
-        if runs and runs[-1][1] == i - 1 and items[runs[-1][0]].get("groups", [])[: level + 1] == key:
+        if runs and runs[-1][1] == i - 1 and items[runs[-1][0]].groups[: level + 1] == key:
             runs[-1] = (runs[-1][0], i, groups[level])
         else:
             runs.append((i, i, groups[level]))
     return runs
 
 
-def _matrix(sheet: SheetLayout, raw: dict, tid: str, corner: str, template: Template,
-            positions: dict[str, tuple[str, int, int]]) -> None:
-    columns, rows = raw["columns"], raw["rows"]
-    label_cols = max((len(r.get("groups", [])) + 1 for r in rows if r.get("label")), default=0)
-    depth = max(len(c.get("groups", [])) + 1 for c in columns)
+def _matrix(sheet: SheetLayout, table: Table, template: Template, positions: dict[str, tuple[str, int, int]]) -> None:
+    columns, rows, corner = table.columns, table.rows, table.corner
+    label_cols = max((len(r.groups) + 1 for r in rows if r.label), default=0)
+    depth = max(len(c.groups) + 1 for c in columns)
     top, first_data_row = TABLE_TOP, TABLE_TOP + depth
-    _heading(sheet, raw["heading"], label_cols + len(columns))
+    _heading(sheet, table.heading, label_cols + len(columns))
     if label_cols:
         sheet.widths = {0: 10, **{c: 12 for c in range(1, label_cols - 1)}, label_cols - 1: 38}
         if label_cols == 1:
@@ -244,18 +229,17 @@ def _matrix(sheet: SheetLayout, raw: dict, tid: str, corner: str, template: Temp
         for first, last, label in _runs(columns, level):
             sheet.texts.append(Text(top + level, label_cols + first, label, "header", top + level, label_cols + last))
     for j, col in enumerate(columns):
-        level = len(col.get("groups", []))
-        sheet.texts.append(Text(top + level, label_cols + j, col["label"], "header", top + depth - 1, label_cols + j))
+        level = len(col.groups)
+        sheet.texts.append(Text(top + level, label_cols + j, col.label, "header", top + depth - 1, label_cols + j))
     for level in range(label_cols - 1):
         for first, last, label in _runs(rows, level):
             sheet.texts.append(Text(first_data_row + first, level, label, "label", first_data_row + last, level))
-    for i, r in enumerate(rows):
+    for i, (r, codes) in enumerate(zip(rows, table.codes)):
         row = first_data_row + i
-        if r.get("label"):
-            level = len(r.get("groups", []))
-            sheet.texts.append(Text(row, level, r["label"], "label", row, label_cols - 1))
-        for j, col in enumerate(columns):
-            code = f"{tid}_{r.get('code') or col['row']}_{col['code']}"
+        if r.label:
+            level = len(r.groups)
+            sheet.texts.append(Text(row, level, r.label, "label", row, label_cols - 1))
+        for j, code in enumerate(codes):
             _place(sheet, template.cells[code], row, label_cols + j, positions)
 
 
@@ -270,20 +254,20 @@ def _totals(template: Template, positions: dict, sheets: dict[str, SheetLayout])
         left = sum_expression([positions[c][1:] for c in ident.left])
         right = sum_expression([positions[c][1:] for c in ident.right])
         op = "<>" if ident.relation == "=" else ">"
-        sheets[name].highlights.append(Highlight(row, col, f"=ROUND(({left})-({right}),4){op}0"))
+        sheets[name].highlights.append(Highlight(row, col, f"=ROUND(({left})-({right}),{template.decimals}){op}0"))
 
 
 def _checks(template: Template, positions: dict, tables: dict[str, SheetLayout]) -> SheetLayout:
     spec = template.checks
-    sheet = SheetLayout(spec["sheet"], widths={0: 8, 1: 70, 2: 10, 3: 10, 4: 10, 5: 10})
-    _heading(sheet, spec["heading"], len(spec["columns"]))
+    sheet = SheetLayout(spec.sheet, widths={0: 8, 1: 70, 2: 10, 3: 10, 4: 10, 5: 10})
+    _heading(sheet, spec.heading, len(spec.columns))
     first = TABLE_TOP + 2
     last = first + len(template.identities) - 1
-    sheet.texts.append(Text(TABLE_TOP, 0, spec["summary"], "field", TABLE_TOP, 1))
+    sheet.texts.append(Text(TABLE_TOP, 0, spec.summary, "field", TABLE_TOP, 1))
     sheet.formulas.append(Formula(TABLE_TOP, 2, f'=COUNTIF({address(first, 5, True)}:{address(last, 5, True)},'
-                                                f'"{spec["failed"]}")', "check-count"))
+                                                f'"{spec.failed}")', "check-count"))
     sheet.highlights.append(Highlight(TABLE_TOP, 2, f"={address(TABLE_TOP, 2)}>0"))
-    for j, label in enumerate(spec["columns"]):
+    for j, label in enumerate(spec.columns):
         sheet.texts.append(Text(TABLE_TOP + 1, j, label, "header", TABLE_TOP + 1, j))
     sheet.header_rows = (TABLE_TOP + 1, TABLE_TOP + 1)
     for i, ident in enumerate(template.identities):
@@ -294,10 +278,13 @@ def _checks(template: Template, positions: dict, tables: dict[str, SheetLayout])
         sheet.formulas.append(Formula(row, 3, "=" + "+".join(ident.right), "check-side"))
         sheet.formulas.append(Formula(row, 4, f"={address(row, 2)}-{address(row, 3)}", "check-diff"))
         test = "=0" if ident.relation == "=" else "<=0"
-        sheet.formulas.append(Formula(row, 5, f'=IF(ROUND({address(row, 4)},4){test},"{spec["passed"]}",'
-                                              f'"{spec["failed"]}")', "check-status"))
-        sheet.highlights.append(Highlight(row, 5, f'={address(row, 5)}="{spec["failed"]}"'))
+        sheet.formulas.append(Formula(row, 5, f'=IF(ROUND({address(row, 4)},{template.decimals}){test},'
+                                              f'"{spec.passed}","{spec.failed}")', "check-status"))
+        sheet.highlights.append(Highlight(row, 5, f'={address(row, 5)}="{spec.failed}"'))
     return sheet
+
+
+_FINGERPRINTED_TYPE_KEYS = ("name", "whole", "min", "decimals", "unit", "prompt", "alert")
 
 
 def _fingerprint(template: Template, sheets: list[SheetLayout]) -> str:
@@ -307,5 +294,9 @@ def _fingerprint(template: Template, sheets: list[SheetLayout]) -> str:
         "version": template.version,
         "sheets": [asdict(s) for s in sheets],
     }
+    for sheet in payload["sheets"]:  # a cell type is hashed with the keys of template version 1 only
+        for cell in sheet["inputs"]:
+            if cell["type"] is not None:
+                cell["type"] = {k: cell["type"][k] for k in _FINGERPRINTED_TYPE_KEYS}
     blob = json.dumps(payload, ensure_ascii=False, sort_keys=True, default=str).encode("utf-8")
     return "sha256:" + hashlib.sha256(blob).hexdigest()

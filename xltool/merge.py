@@ -16,17 +16,18 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from xltool.check import FileReport, check_many, find_workbooks
+from xltool.batch import check_many, find_workbooks
 from xltool.errors import UsageError
 from xltool.files import atomic_write
 from xltool.findings import Finding
 from xltool.generate import ExtraSheet, Metadata, default_timestamp, workbook_bytes
 from xltool.layout import SUMMARY_SHEETS, Layout, layout_for
+from xltool.results import FileReport
 from xltool.roster import Agency
+from xltool.spec import load_format, shipped
 
 STATUS_SHEET, DETAIL_SHEET, SOURCE_SHEET = SUMMARY_SHEETS
 ACCEPTED, ACCEPTED_WARN, REJECTED, MISSING, SKIPPED = "已采纳", "已采纳（有警告）", "退回", "未报送", "未汇总"
-FORMAT_NAMES = {"gov-disclosure-2019": "2019（试行）格式", "gov-disclosure-2021": "2021 格式"}
 
 
 @dataclass
@@ -38,6 +39,30 @@ class Entry:
     status: str
     report: FileReport | None = None
     note: str = ""
+    findings: tuple[Finding, ...] = ()  # the file's own findings, then merge's
+
+
+class _Decisions:
+    """What merging decides about each checked file (wrong format, duplicate, not on the roster…), kept
+    beside check's report, never written into it."""
+
+    def __init__(self, reports: Sequence[FileReport]):
+        self.extra: dict[int, list[Finding]] = {id(r): [] for r in reports}
+
+    def add(self, report: FileReport, finding: Finding) -> None:
+        self.extra[id(report)].append(finding)
+
+    def findings(self, report: FileReport) -> tuple[Finding, ...]:
+        return (*report.findings, *self.extra[id(report)])
+
+    def valid(self, report: FileReport) -> bool:
+        return not any(f.severity == "error" for f in self.findings(report))
+
+    def status(self, report: FileReport, accepted_ids: set[int]) -> str:
+        found = self.findings(report)
+        if id(report) in accepted_ids:
+            return ACCEPTED_WARN if any(f.severity == "warning" for f in found) else ACCEPTED
+        return REJECTED if any(f.severity == "error" for f in found) else SKIPPED
 
 
 @dataclass
@@ -63,21 +88,22 @@ def merge(paths: Iterable[Path], output: Path, *, roster: Sequence[Agency] | Non
     output = Path(output)
     _refuse_unsafe_output(output, files)
     if not files:
-        raise UsageError("nothing to merge: no .xlsx files given")
+        raise UsageError("nothing to merge: no workbooks given")
     reports = list(check_many(files, workers=workers))
     fmt_key, year = _summary_kind(reports, fmt, year)
     layout = layout_for(fmt_key)
-    _reject_odd_kinds(reports, fmt_key, year)
-    accepted = _choose(reports, prefer)
-    accepted = _apply_roster(accepted, reports, roster)
-    entries = _entries(reports, accepted, roster)
+    decisions = _Decisions(reports)
+    _reject_odd_kinds(reports, fmt_key, year, decisions)
+    accepted = _choose(reports, prefer, decisions)
+    accepted = _apply_roster(accepted, reports, roster, decisions)
+    entries = _entries(reports, accepted, roster, decisions)
     if not accepted:
         raise UsageError("nothing to merge: no file was accepted\n" + status_text(entries))
     sums = sum_values(layout, accepted)
     members = sorted({m for r in accepted for m in (r.members if r.role == "summary" else [r.agency_code or ""])} - {""})
     meta = Metadata(layout.template.format, layout.template.version, year, code, name, role="summary",
                     generated_at=default_timestamp(), fingerprint=layout.fingerprint, members=",".join(members))
-    extra = [_status_sheet(entries), _detail_sheet(layout, accepted), _source_sheet(reports, accepted)]
+    extra = [_status_sheet(entries), _detail_sheet(layout, accepted), _source_sheet(reports, accepted, decisions)]
     data = workbook_bytes(layout, meta, values=sums, extra=extra, password=password)
     write_summary(output, data)
     return MergeResult(output, fmt_key, year, entries, reports, accepted)
@@ -136,7 +162,7 @@ def _refuse_unsafe_output(output: Path, files: Sequence[Path]) -> None:
 def _summary_kind(reports: list[FileReport], fmt: str | None, year: int | None) -> tuple[str, int]:
     """The summary's format and year: as asked, else the most common among identified files."""
     if fmt is not None:
-        fmt = fmt if fmt.startswith("gov-") else f"gov-disclosure-{fmt}"
+        fmt = load_format(fmt).format
     kinds = Counter((r.format, r.year) for r in reports
                     if r.format and r.year and (fmt is None or r.format == fmt) and (year is None or r.year == year))
     if not kinds:
@@ -150,22 +176,25 @@ def _summary_kind(reports: list[FileReport], fmt: str | None, year: int | None) 
     return ranked[0][0]
 
 
-def _reject_odd_kinds(reports: list[FileReport], fmt: str, year: int) -> None:
-    want = f"{FORMAT_NAMES.get(fmt, fmt)} {year} 年度"
+def _kind_name(fmt: str, year: int) -> str:
+    template = shipped().get(fmt)
+    return f"{template.name if template else fmt} {year} 年度"
+
+
+def _reject_odd_kinds(reports: list[FileReport], fmt: str, year: int, decisions: _Decisions) -> None:
     for r in reports:
         if r.format and r.year and (r.format, r.year) != (fmt, year):
-            r.findings.append(Finding("wrong-format", expected=want,
-                                      actual=f"{FORMAT_NAMES.get(r.format, r.format)} {r.year} 年度"))
+            decisions.add(r, Finding("wrong-format", expected=_kind_name(fmt, year), actual=_kind_name(r.format, r.year)))
 
 
-def _choose(reports: list[FileReport], prefer: str | None) -> list[FileReport]:
+def _choose(reports: list[FileReport], prefer: str | None, decisions: _Decisions) -> list[FileReport]:
     """The valid reports to sum: one per agency, no agency counted twice."""
-    valid = [r for r in reports if r.valid]
+    valid = [r for r in reports if decisions.valid(r)]
     by_sha: dict[str, FileReport] = {}
     unique = []
     for r in valid:  # the very same file twice: keep the first copy silently, note the second
         if r.sha256 in by_sha:
-            r.findings.append(Finding("superseded", name=r.agency_code, detail={"reason": by_sha[r.sha256].path.name}))
+            decisions.add(r, Finding("superseded", name=r.agency_code, detail={"file": by_sha[r.sha256].path.name}))
             continue
         by_sha[r.sha256 or str(r.path)] = r
         unique.append(r)
@@ -174,8 +203,8 @@ def _choose(reports: list[FileReport], prefer: str | None) -> list[FileReport]:
     chosen = []
     for r in unique:
         if r.role == "agency" and r.agency_code in covered:
-            r.findings.append(Finding("included-in-summary", name=r.agency_code,
-                                      detail={"reason": covered[r.agency_code].path.name}))
+            decisions.add(r, Finding("included-in-summary", name=r.agency_code,
+                                     detail={"file": covered[r.agency_code].path.name}))
         else:
             chosen.append(r)
     groups: dict[str, list[FileReport]] = defaultdict(list)
@@ -191,13 +220,13 @@ def _choose(reports: list[FileReport], prefer: str | None) -> list[FileReport]:
             for r in group:
                 if r is not winner and id(r) not in losers:
                     losers.add(id(r))
-                    r.findings.append(Finding("superseded", name=key, detail={"reason": winner.path.name}))
+                    decisions.add(r, Finding("superseded", name=key, detail={"file": winner.path.name}))
         else:
             names = "、".join(r.path.name for r in group)
             for r in group:
                 if id(r) not in losers:
                     losers.add(id(r))
-                    r.findings.append(Finding("duplicate-agency", name=key, detail={"reason": names}))
+                    decisions.add(r, Finding("duplicate-agency", name=key, detail={"files": names}))
     return [r for r in chosen if id(r) not in losers]
 
 
@@ -208,8 +237,8 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
-def _apply_roster(accepted: list[FileReport], reports: list[FileReport],
-                  roster: Sequence[Agency] | None) -> list[FileReport]:
+def _apply_roster(accepted: list[FileReport], reports: list[FileReport], roster: Sequence[Agency] | None,
+                  decisions: _Decisions) -> list[FileReport]:
     if roster is None:
         return accepted
     codes = {a.code for a in roster}
@@ -219,21 +248,17 @@ def _apply_roster(accepted: list[FileReport], reports: list[FileReport],
         if covers & codes:
             kept.append(r)
         else:
-            r.findings.append(Finding("not-on-roster", name=r.agency_code))
+            decisions.add(r, Finding("not-on-roster", name=r.agency_code))
+    accepted_ids = {id(r) for r in accepted}
     for r in reports:  # an invalid file of an unknown agency is still worth saying
-        if r not in accepted and r.agency_code and r.role == "agency" and r.agency_code not in codes and r.format:
-            if not any(f.code == "not-on-roster" for f in r.findings):
-                r.findings.append(Finding("not-on-roster", name=r.agency_code))
+        if id(r) not in accepted_ids and r.agency_code and r.role == "agency" and r.agency_code not in codes \
+                and r.format:
+            decisions.add(r, Finding("not-on-roster", name=r.agency_code))
     return kept
 
 
-def _status_of(r: FileReport, accepted_ids: set[int]) -> str:
-    if id(r) in accepted_ids:
-        return ACCEPTED_WARN if r.warnings else ACCEPTED
-    return REJECTED if r.errors else SKIPPED
-
-
-def _entries(reports: list[FileReport], accepted: list[FileReport], roster: Sequence[Agency] | None) -> list[Entry]:
+def _entries(reports: list[FileReport], accepted: list[FileReport], roster: Sequence[Agency] | None,
+             decisions: _Decisions) -> list[Entry]:
     accepted_ids = {id(r) for r in accepted}
     entries: list[Entry] = []
     by_code: dict[str, list[FileReport]] = defaultdict(list)
@@ -252,10 +277,12 @@ def _entries(reports: list[FileReport], accepted: list[FileReport], roster: Sequ
         for r in sorted(files, key=lambda r: id(r) not in accepted_ids):
             listed.add(id(r))
             via = f"经汇总表 {r.path.name}" if r.role == "summary" and r.agency_code != agency.code else ""
-            entries.append(Entry(agency.code, agency.name, _status_of(r, accepted_ids), r, via))
+            entries.append(Entry(agency.code, agency.name, decisions.status(r, accepted_ids), r, via,
+                                 decisions.findings(r)))
     for r in reports:
         if id(r) not in listed:
-            entries.append(Entry(r.agency_code or "", r.agency_name or "", _status_of(r, accepted_ids), r))
+            entries.append(Entry(r.agency_code or "", r.agency_name or "", decisions.status(r, accepted_ids), r,
+                                 findings=decisions.findings(r)))
     return entries
 
 
@@ -268,9 +295,9 @@ def sum_values(layout: Layout, accepted: Sequence[FileReport]) -> dict[str, Deci
     return sums
 
 
-def _problems(r: FileReport, limit: int = 3) -> str:
-    shown = [f.message for f in r.findings[:limit]]
-    more = len(r.findings) - limit
+def _problems(findings: Sequence[Finding], limit: int = 3) -> str:
+    shown = [f.message for f in findings[:limit]]
+    more = len(findings) - limit
     return "\n".join(shown) + (f"\n……另有 {more} 项" if more > 0 else "")
 
 
@@ -278,8 +305,9 @@ def _status_sheet(entries: list[Entry]) -> ExtraSheet:
     rows = []
     for i, e in enumerate(entries, start=1):
         r = e.report
-        rows.append([i, e.code, e.name, e.status, len(r.errors) if r else 0, len(r.warnings) if r else 0,
-                     (e.note + "\n" if e.note else "") + (_problems(r) if r else ""), r.path.name if r else ""])
+        errors = sum(f.severity == "error" for f in e.findings)
+        rows.append([i, e.code, e.name, e.status, errors, len(e.findings) - errors,
+                     (e.note + "\n" if e.note else "") + _problems(e.findings), r.path.name if r else ""])
     return ExtraSheet(STATUS_SHEET, ["序号", "单位代码", "单位名称", "状态", "错误数", "警告数", "主要问题", "文件"], rows,
                       len(rows), widths=(6, 10, 26, 16, 7, 7, 80, 34))
 
@@ -292,10 +320,10 @@ def _detail_sheet(layout: Layout, accepted: list[FileReport]) -> ExtraSheet:
     return ExtraSheet(DETAIL_SHEET, header, rows, len(accepted), widths=(12, 28, 8, *([16] * len(cells))))
 
 
-def _source_sheet(reports: list[FileReport], accepted: list[FileReport]) -> ExtraSheet:
+def _source_sheet(reports: list[FileReport], accepted: list[FileReport], decisions: _Decisions) -> ExtraSheet:
     accepted_ids = {id(r) for r in accepted}
     rows = [[r.path.name, r.size, r.sha256 or "", r.format or "", r.year, r.agency_code or "", r.agency_name or "",
-             r.role or "", r.checked_at, _status_of(r, accepted_ids)] for r in reports]
+             r.role or "", r.checked_at, decisions.status(r, accepted_ids)] for r in reports]
     return ExtraSheet(SOURCE_SHEET, ["文件名", "大小（字节）", "SHA-256", "格式", "年度", "单位代码", "单位名称", "角色",
                                      "审核时间", "结论"], rows, len(rows), widths=(36, 12, 66, 22, 8, 12, 28, 8, 22, 16))
 
@@ -317,7 +345,7 @@ def status_text(entries: list[Entry]) -> str:
             line += f"  {e.note}"
         lines.append(line)
         if e.report is not None and e.status in (REJECTED, SKIPPED):
-            lines.extend(f"{' ' * 17}- {f.message}" for f in e.report.findings[:3])
+            lines.extend(f"{' ' * 17}- {f.message}" for f in e.findings[:3])
     counts = Counter(e.status for e in entries)
     lines.append("合计：" + "，".join(f"{status} {n}" for status, n in counts.items()))
     return "\n".join(lines)
@@ -330,6 +358,6 @@ def result_json(result: MergeResult) -> str:
         "output": str(result.output), "format": result.format, "year": result.year, "complete": result.complete,
         "agencies": [{"code": e.code, "name": e.name, "status": e.status,
                       "file": str(e.report.path) if e.report else None,
-                      "findings": [f.to_dict() for f in e.report.findings] if e.report else []}
+                      "findings": [f.to_dict() for f in e.findings]}
                      for e in result.entries],
     }, ensure_ascii=False, indent=2)

@@ -1,8 +1,10 @@
-"""Rendering check reports for people: the terminal text. (JSON is ``Report.to_json``.)"""
+"""Rendering check reports: the terminal text for people, and the JSON of ``design.md``."""
 
 from __future__ import annotations
 
-from xltool.check import FileReport, Report
+import json
+
+from xltool.results import FileReport, Report
 
 SEVERITY = {"error": "错误", "warning": "警告"}
 
@@ -36,3 +38,7 @@ def render_text(report: Report) -> str:
     good = sum(f.valid for f in report.files)
     lines.append(f"共检查 {len(report.files)} 个文件：通过 {good} 个，不通过 {len(report.files) - good} 个。")
     return "\n".join(lines)
+
+
+def render_json(report: Report) -> str:
+    return json.dumps(report.to_dict(), ensure_ascii=False, indent=2)

@@ -1,4 +1,5 @@
-"""Random fills that satisfy every identity of a spec: for the samples, the benchmark and the tests.
+"""Random fills that satisfy every identity of a spec: for the samples, the benchmark and the tests
+(not part of the installed package).
 
 Nothing here knows a rule by name: totals are summed from ``Cell.total_of`` and each other identity is
 repaired on its anchor cell (or, failing that, on an input of the other side), all read from the spec.

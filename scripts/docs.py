@@ -1,7 +1,7 @@
 """Generated documentation: the finding codes, what xltool refuses, and the data point list.
 
-    python -m xltool.docs          # rewrite the generated parts of README.md and docs/data-points.md
-    python -m xltool.docs --check  # exit 1 when they are stale (the tests run this)
+    python scripts/docs.py          # rewrite the generated parts of README.md and docs/data-points.md
+    python scripts/docs.py --check  # exit 1 when they are stale (the tests run this)
 """
 
 from __future__ import annotations
@@ -11,17 +11,18 @@ import sys
 from pathlib import Path
 
 from xltool.findings import CATALOGUE
-from xltool.spec import available_formats, load_format
+from xltool.spec import shipped
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[1]
 SEVERITY = {"error": "error（退回）", "warning": "warning（不阻止汇总）"}
 
 
 def codes_table() -> str:
-    lines = ["| code | severity | 标题 | message template |", "|---|---|---|---|"]
+    lines = ["| code | severity | 标题 | message template | reasons (`reason` in JSON) |", "|---|---|---|---|---|"]
     for kind in CATALOGUE.values():
         severity = "per rule" if kind.code == "identity-violated" else SEVERITY[kind.severity]
-        lines.append(f"| `{kind.code}` | {severity} | {kind.title} | {kind.template} |")
+        reasons = "<br>".join(f"`{key}`: {text or '—'}" for key, text in kind.reasons.items())
+        lines.append(f"| `{kind.code}` | {severity} | {kind.title} | {kind.template} | {reasons} |")
     return "\n".join(lines)
 
 
@@ -34,9 +35,8 @@ def refused_list() -> str:
 
 
 def data_points() -> str:
-    out = ["# Data points", "", "Generated from `templates/` by `python -m xltool.docs`; do not edit.", ""]
-    for name in available_formats():
-        t = load_format(name)
+    out = ["# Data points", "", "Generated from `templates/` by `python scripts/docs.py`; do not edit.", ""]
+    for t in shipped().values():
         out += [f"## {t.format} ({len(t.cells)} data points)", "", t.basis, "",
                 "| code | table | row | column | type | total of |", "|---|---|---|---|---|---|"]
         for c in t.cells.values():
@@ -74,7 +74,7 @@ def main(argv: list[str]) -> int:
                 path.parent.mkdir(exist_ok=True)
                 path.write_text(text, encoding="utf-8")
     if stale and "--check" in argv:
-        print("stale: " + ", ".join(str(p.relative_to(ROOT)) for p in stale) + " (run python -m xltool.docs)")
+        print("stale: " + ", ".join(str(p.relative_to(ROOT)) for p in stale) + " (run python scripts/docs.py)")
         return 1
     return 0
 

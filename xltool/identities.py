@@ -1,0 +1,42 @@
+"""Confirm every identity of the spec on the values the workbook computes."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+from xltool.addresses import address
+from xltool.findings import Finding
+from xltool.layout import Layout
+from xltool.structure import Structure
+from xltool.values import Values
+
+
+def confirm(layout: Layout, values: Values, structure: Structure) -> Iterator[Finding]:
+    """One ``identity-violated`` finding per identity instance that does not hold.
+
+    An identity over a value already reported, or not where the template has it, is not checked; a
+    changed total is judged by the identities anchored at it, not by every identity that uses it.
+    """
+    template = layout.template
+    for ident in template.identities:
+        codes = (*ident.left, *ident.right)
+        if any(c in values.unjudged for c in codes):
+            continue
+        if ident.anchor not in structure.altered and any(c in structure.altered for c in codes):
+            continue
+        left = sum(_numeric(values.values.get(c)) for c in ident.left)
+        right = sum(_numeric(values.values.get(c)) for c in ident.right)
+        diff = left - right
+        tolerance = 1e-9 * max(1.0, abs(left), abs(right))
+        if abs(diff) <= tolerance if ident.relation == "=" else diff <= tolerance:
+            continue
+        sheet, row, col = layout.positions[ident.anchor]
+        yield Finding("identity-violated", severity=ident.severity, rule=ident.rule, sheet=sheet,
+                      cell=address(row, col), expected=right, actual=left, **template.cells[ident.anchor].labels,
+                      detail={"description": ident.description, "difference": diff})
+
+
+def _numeric(value: object) -> float:
+    """How a spreadsheet's + sees a value in an identity: numbers as they are, anything else as 0."""
+    return value if isinstance(value, float) and math.isfinite(value) else 0.0

@@ -1,0 +1,396 @@
+"""What a file is, and its zip package read within limits: the first step of reading a returned file.
+
+A file that is not a zip is sniffed (legacy .xls, encrypted, PDF, HTML, text…) and refused with a
+:class:`ReadError` whose code and reason come from the findings catalogue. A zip package is read part by
+part, never inflating more than the limits below, and its XML parts are parsed with defusedxml.
+
+Limits (beyond them: ``zip-bomb``): 64 MB for the file and for one part, 256 MB for all parts, checked on
+the declared sizes before anything is inflated and again while inflating in chunks; one million XML
+elements in one part and two million in all (about 500,000 and 1,000,000 cells), counted before a part
+is parsed. DTDs and entity declarations are refused (``unreadable-file``).
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import errno
+import io
+import lzma
+import os
+import posixpath
+import stat
+import struct
+import zipfile
+import zlib
+from pathlib import Path
+from urllib.parse import unquote
+from xml.etree.ElementTree import ParseError
+from xml.etree.ElementTree import TreeBuilder as _TreeBuilder
+
+from defusedxml.ElementTree import DefusedXMLParser
+
+from xltool.findings import CATALOGUE
+
+
+class ReadError(Exception):
+    """The file cannot be read as a workbook: a finding ``code`` and its ``reason`` (a sub-code of the
+    catalogue), with the ``params`` its wording needs. ``detail`` is that wording, in Chinese."""
+
+    def __init__(self, code: str, reason: str, **params: object):
+        self.code, self.reason, self.params = code, reason, params
+        super().__init__(self.detail)
+
+    @property
+    def detail(self) -> str:
+        return CATALOGUE[self.code].reasons.get(self.reason, "").format(**self.params)
+
+
+MAX_FILE = 64 * 1024 * 1024  # a returned workbook is ~25 KB; a summary of thousands of agencies a few MB
+MAX_ENTRY = 64 * 1024 * 1024  # bytes one zip entry may inflate to
+MAX_TOTAL = 256 * 1024 * 1024  # bytes all entries together may inflate to
+# An element costs about 250 bytes while its part is parsed, a cell (<c> and <v>) about 280 bytes once read:
+MAX_ELEMENTS = 1_000_000  # XML elements in one part (about 500,000 cells): bounds the tree being parsed
+MAX_TOTAL_ELEMENTS = 2_000_000  # XML elements in all parts read: bounds the cells kept
+_CHUNK = 1024 * 1024
+_MB = 1 << 20
+
+_OLE_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
+_ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"
+_EXTERNAL_PREFIXES = ("xl/externallinks/", "xl/embeddings/", "xl/querytables/")
+
+
+def read_file(path: Path) -> bytes:
+    """The file's bytes, refusing one that is not a regular file or too large to be a report before reading it."""
+    size = refuse_special_file(path).st_size
+    if size > MAX_FILE:
+        raise ReadError("zip-bomb", "file-too-large", limit_mb=MAX_FILE // _MB)
+    with open(path, "rb") as handle:
+        data = handle.read(MAX_FILE + 1)  # never more, even if the file grows meanwhile
+    if len(data) > MAX_FILE:
+        raise ReadError("zip-bomb", "file-too-large", limit_mb=MAX_FILE // _MB)
+    return data
+
+
+def os_error(exc: OSError) -> ReadError:
+    """What a failure of the operating system to give the file's bytes means to the person who sent it."""
+    if isinstance(exc, IsADirectoryError):
+        return ReadError("unreadable-file", "folder")
+    if isinstance(exc, FileNotFoundError):
+        return ReadError("unreadable-file", "not-found")
+    if isinstance(exc, PermissionError):
+        return ReadError("unreadable-file", "no-permission")
+    if exc.errno == errno.ELOOP:
+        return ReadError("unreadable-file", "symlink-loop")
+    return ReadError("unreadable-file", "io-error")
+
+
+def refuse_special_file(path: Path) -> os.stat_result:
+    """The file's status; :class:`ReadError` unless it is a regular file (after symbolic links).
+
+    A named pipe would block the reader forever and a device (``/dev/zero``) would never end, so
+    neither is opened. A folder raises ``IsADirectoryError``, as opening it would.
+    """
+    status = os.stat(path)
+    if stat.S_ISDIR(status.st_mode):
+        raise IsADirectoryError(str(path))
+    if not stat.S_ISREG(status.st_mode):
+        raise ReadError("unreadable-file", "special-file")
+    return status
+
+
+# -- what a file that is not a zip package is -----------------------------------------------------
+
+def sniff(data: bytes) -> None:
+    """Raise :class:`ReadError` unless ``data`` starts as a zip package; say what it is instead."""
+    head = data[:4096]
+    if not head:
+        raise ReadError("unreadable-file", "empty")
+    if head.startswith(_OLE_SIGNATURE):
+        kind = _ole_kind(data)
+        if kind == "encrypted-file":
+            raise ReadError("encrypted-file", "encrypted-workbook")
+        if kind == "legacy-xls":
+            raise ReadError("legacy-xls", "biff")
+        raise ReadError("not-a-workbook", "other-office")
+    if not head.startswith(_ZIP_SIGNATURES):
+        if head.startswith(b"%PDF"):
+            raise ReadError("not-a-workbook", "pdf")
+        kind = _sniff_text(head)
+        if kind:
+            raise ReadError("not-a-workbook", kind)
+        raise ReadError("unreadable-file", "not-xlsx")
+
+
+def _sniff_text(head: bytes) -> str | None:
+    """The reason key when ``head`` is readable text (HTML, CSV, XML, plain text), else None."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = head[2:].decode("utf-16-le" if head[:2] == b"\xff\xfe" else "utf-16-be", errors="replace")
+    else:
+        if b"\x00" in head:
+            return None
+        text = None
+        for encoding in ("utf-8-sig", "gb18030"):
+            try:
+                text = codecs.getincrementaldecoder(encoding)().decode(head, final=False)
+                break
+            except UnicodeDecodeError:
+                continue
+        if text is None:
+            return None
+    controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\n\r\f\v\x1a")
+    if not text.strip() or controls > len(text) // 100:
+        return None
+    lowered = text.lstrip().lower()
+    if "<html" in lowered or lowered.startswith("<!doctype html") or "<table" in lowered:
+        return "html"
+    if "urn:schemas-microsoft-com:office:spreadsheet" in lowered:
+        return "xml-2003"
+    if lowered.startswith("<?xml") or lowered.startswith("<"):
+        return "xml"
+    if lowered.startswith("{\\rtf"):
+        return "rtf"
+    return "text"
+
+
+def _ole_kind(data: bytes) -> str:
+    """``encrypted-file`` when an OLE2 compound file holds an ``EncryptionInfo`` stream, else what it is."""
+    encrypted = "EncryptionInfo".encode("utf-16-le")
+    books = ("Workbook".encode("utf-16-le"), "Book".encode("utf-16-le"))  # BIFF8 and BIFF5 workbook streams
+    if encrypted in data:
+        return "encrypted-file"
+    return "legacy-xls" if any(b in data for b in books) else "not-a-workbook"
+
+
+# -- XML ------------------------------------------------------------------------------------------
+
+def _parse_xml(data: bytes, fast: bool | None = None):
+    """Parse one XML part with defusedxml's parser: no DTD, no entity declarations, no external entities.
+
+    defusedxml drives expat through the pure-Python ``XMLParser``, whose per-element callbacks only
+    rewrite names (``uri}tag`` -> ``{uri}tag``) and cost two thirds of the parse. When ``fast``, expat
+    feeds the C ``TreeBuilder`` directly and tags stay ``uri}tag``: every tag lookup here is built from
+    the root's own prefix (:func:`_namespace`) and :func:`_local`, so both spellings work. The defused
+    handlers (DTD, entity declarations, external references, undefined entities) are untouched.
+    """
+    parser = DefusedXMLParser(target=_TreeBuilder(), forbid_dtd=True)
+    if _FAST_XML if fast is None else fast:
+        expat = parser.parser
+        expat.ordered_attributes = 0
+        expat.StartElementHandler = parser.target.start
+        expat.EndElementHandler = parser.target.end
+    parser.feed(data)
+    return parser.close()
+
+
+def _fast_xml_works() -> bool:
+    try:
+        probe = b'<a xmlns="u" xmlns:r="v"><b x="1" r:id="2">t</b></a>'
+        root = _parse_xml(probe, fast=True)
+        return (root.tag == "u}a" and root[0].tag == "u}b" and root[0].get("x") == "1"
+                and root[0].get("v}id") == "2" and root[0].text == "t")
+    except Exception:
+        return False
+
+
+_FAST_XML = _fast_xml_works()
+
+def local(tag: str) -> str:
+    return tag.rpartition("}")[2]
+
+
+def namespace(root) -> str:
+    """The namespace prefix of the root's tag (``{uri}`` or ``uri}``), to build the tags of its children.
+
+    Taking it from the root accepts both SpreadsheetML namespaces, transitional
+    (``http://schemas.openxmlformats.org/spreadsheetml/2006/main``) and strict
+    (``http://purl.oclc.org/ooxml/spreadsheetml/main``), and matches children on their local names.
+    """
+    tag = root.tag
+    return tag[:tag.rfind("}") + 1]
+
+
+def attrs(element) -> dict[str, str]:
+    return {local(k): v for k, v in element.attrib.items()}
+
+
+def attr_id(element) -> str | None:
+    """The ``r:id`` attribute, whatever its namespace (transitional or strict)."""
+    for key, value in element.attrib.items():
+        if key.endswith("}id"):
+            return value
+    return None
+
+
+# -- the zip package --------------------------------------------------------------------------------
+
+# what zipfile and its decompressors raise on a damaged package (offsets, sizes or data that lie)
+_DAMAGED = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, struct.error, NotImplementedError,
+            UnicodeDecodeError, ValueError, OverflowError)
+
+
+@contextlib.contextmanager
+def zip_errors():
+    """Inside: what zipfile raises for a damaged package becomes ``unreadable-file`` (damaged-zip)."""
+    try:
+        yield
+    except _DAMAGED:
+        raise ReadError("unreadable-file", "damaged-zip") from None
+
+
+def open_package(data: bytes) -> Package:
+    with zip_errors():
+        return Package(zipfile.ZipFile(io.BytesIO(data)))
+
+
+class Package:
+    """The parts of a zip package, inflated within the limits; part names are case-insensitive."""
+
+    def __init__(self, zf: zipfile.ZipFile):
+        self.zip = zf
+        self.entries: dict[str, zipfile.ZipInfo] = {}
+        self.inflated = 0
+        self.elements = 0
+        infos = zf.infolist()
+        total = 0
+        for info in infos:
+            if info.file_size > MAX_ENTRY:
+                raise ReadError("zip-bomb", "part-too-large", part=info.filename, limit_mb=MAX_ENTRY // _MB)
+            total += info.file_size
+        if total > MAX_TOTAL:
+            raise ReadError("zip-bomb", "total-too-large", limit_mb=MAX_TOTAL // _MB)
+        for info in infos:
+            self.entries[info.filename.replace("\\", "/").lstrip("/").lower()] = info
+
+    def kind(self) -> str:
+        """The part name of the workbook; :class:`ReadError` when the package is another kind of document."""
+        if "mimetype" in self.entries:
+            mimetype = self.inflate("mimetype", limit=256).strip()
+            if mimetype.startswith(_ODS_MIMETYPE):
+                raise ReadError("ods-file", "opendocument-spreadsheet")
+            if mimetype.startswith(b"application/vnd.oasis.opendocument"):
+                raise ReadError("not-a-workbook", "opendocument")
+        book_part = self._office_document()
+        if book_part is not None and book_part.endswith(".bin"):
+            raise ReadError("not-a-workbook", "xlsb")
+        if book_part is None:
+            if "xl/workbook.bin" in self.entries:
+                raise ReadError("not-a-workbook", "xlsb")
+            if "word/document.xml" in self.entries:
+                raise ReadError("not-a-workbook", "docx")
+            if "ppt/presentation.xml" in self.entries:
+                raise ReadError("not-a-workbook", "pptx")
+            raise ReadError("unreadable-file", "no-workbook-part")
+        return book_part
+
+    def find(self, name: str) -> str | None:
+        """The zip entry key of a part name (part names are case-insensitive)."""
+        key = name.replace("\\", "/").lstrip("/").lower()
+        if key in self.entries:
+            return key
+        key = unquote(key)
+        return key if key in self.entries else None
+
+    def inflate(self, key: str, limit: int = MAX_ENTRY) -> bytes:
+        """Inflate one entry, in chunks, never past the limits whatever its header declares."""
+        info = self.entries[key]
+        if info.flag_bits & 0x1:
+            raise ReadError("encrypted-file", "encrypted-zip")
+        chunks = []
+        size = 0
+        with zip_errors(), self.zip.open(info) as stream:
+            while True:
+                chunk = stream.read(_CHUNK)
+                if not chunk:
+                    break
+                size += len(chunk)
+                self.inflated += len(chunk)
+                if size > MAX_ENTRY:
+                    raise ReadError("zip-bomb", "part-too-large", part=info.filename, limit_mb=MAX_ENTRY // _MB)
+                if self.inflated > MAX_TOTAL:
+                    raise ReadError("zip-bomb", "total-too-large", limit_mb=MAX_TOTAL // _MB)
+                chunks.append(chunk)
+                if size > limit:
+                    break
+        return b"".join(chunks)
+
+    def xml(self, key: str, data: bytes | None = None):
+        if data is None:
+            data = self.inflate(key)
+        elements = data.count(b"<") - data.count(b"</")  # start tags (and a few declarations)
+        self.elements += elements
+        if elements > MAX_ELEMENTS:
+            raise ReadError("zip-bomb", "part-too-many-elements", part=self.entries[key].filename,
+                            limit_wan=MAX_ELEMENTS // 10000)
+        if self.elements > MAX_TOTAL_ELEMENTS:
+            raise ReadError("zip-bomb", "too-many-elements", limit_wan=MAX_TOTAL_ELEMENTS // 10000)
+        try:
+            return _parse_xml(data)
+        except ParseError:
+            raise ReadError("unreadable-file", "damaged-xml", part=self.entries[key].filename) from None
+
+    # package level: relationships, content types
+
+    def _office_document(self) -> str | None:
+        if "_rels/.rels" in self.entries:
+            for _, (rtype, target, mode) in self.rels("").items():
+                if rtype.endswith("/officeDocument") and mode != "External":
+                    found = self.find(target)
+                    if found is not None:
+                        return found
+        return "xl/workbook.xml" if "xl/workbook.xml" in self.entries else None
+
+    def rels(self, part: str) -> dict[str, tuple[str, str, str]]:
+        """Relationships of ``part`` (``""`` for the package): Id -> (Type, resolved target, TargetMode)."""
+        folder, base = posixpath.split(part)
+        key = self.find(posixpath.join(folder, "_rels", base + ".rels"))
+        if key is None:
+            return {}
+        out = {}
+        for rel in self.xml(key):
+            if local(rel.tag) != "Relationship":
+                continue
+            target, mode = rel.get("Target", ""), rel.get("TargetMode", "Internal")
+            if mode != "External":
+                target = target.lstrip("/") if target.startswith("/") else \
+                    posixpath.normpath(posixpath.join(folder, target)).lstrip("/")
+            out[rel.get("Id", "")] = (rel.get("Type", ""), target, mode)
+        return out
+
+    def related(self, rels: dict, type_suffix: str, book_part: str, default: str) -> str | None:
+        for rtype, target, mode in rels.values():
+            if rtype.endswith(type_suffix) and mode != "External":
+                found = self.find(target)
+                if found is not None:
+                    return found
+        return self.find(posixpath.join(posixpath.dirname(book_part), default))
+
+    def parts_outside(self) -> tuple[bool, list[str]]:
+        """(macros present, external parts): VBA projects, macro sheets, links, OLE objects, connections."""
+        macros = False
+        external: list[str] = []
+        for key, info in self.entries.items():
+            if key.endswith("vbaproject.bin") or key.startswith("xl/macrosheets/"):
+                macros = True
+            if key.startswith(_EXTERNAL_PREFIXES) or key == "xl/connections.xml":
+                if not key.endswith(".rels"):
+                    external.append(info.filename)
+        if "[content_types].xml" in self.entries:
+            for item in self.xml("[content_types].xml"):
+                content_type = (item.get("ContentType") or "").lower()
+                if "macroenabled" in content_type or "vbaproject" in content_type or "macrosheet" in content_type:
+                    macros = True
+        for key in self.entries:
+            if key.endswith(".rels"):
+                data = self.inflate(key)
+                if b"External" not in data:
+                    continue
+                for rel in self.xml(key, data):
+                    if rel.get("TargetMode") == "External":
+                        target = rel.get("Target", "")
+                        if target not in external:
+                            external.append(target)
+        return macros, external
+
+    # workbook, shared strings, styles

@@ -1,0 +1,208 @@
+"""Compare a workbook with its template's layout: sheets, data point names, labels, merges, formulas,
+locks, protection and validation. Values are not judged here (:mod:`xltool.values`)."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from openpyxl.formula.tokenizer import Tokenizer
+
+from xltool.addresses import address
+from xltool.evaluate import EvaluationError, parse_reference
+from xltool.findings import Finding
+from xltool.layout import META_SHEET, SUMMARY_SHEETS, Layout, SheetLayout
+from xltool.workbook_data import WorkbookData
+
+
+@dataclass
+class Structure:
+    """The structure findings, and what the value stage must know of them."""
+
+    findings: list[Finding] = field(default_factory=list)
+    missing: set[str] = field(default_factory=set)  # template sheets not in the file (deleted or renamed)
+    moved: set[str] = field(default_factory=set)  # template sheets whose data point names point elsewhere
+    altered: set[str] = field(default_factory=set)  # data points whose total formula was changed
+
+
+def compare(book: WorkbookData, layout: Layout, role: str | None) -> Structure:
+    """Every structural finding, one per problem.
+
+    A sheet that is missing, or whose rows or columns moved (its data point names point elsewhere), is
+    not compared cell by cell, as every cell would differ.
+    """
+    return _Comparison(book, layout, role).run()
+
+
+@lru_cache(maxsize=8192)
+def normalise_formula(formula: str) -> str:
+    """Formula text in a canonical form: what LibreOffice and Excel rewrite is folded away."""
+    try:
+        items = Tokenizer(formula if formula.startswith("=") else "=" + formula).items
+    except Exception:  # the tokenizer raises several kinds for text it cannot split; compare it as it is
+        return formula
+    out = []
+    for token in items:
+        if token.type == "WHITE-SPACE":
+            continue
+        value = token.value
+        if token.type == "OPERAND" and token.subtype == "RANGE":
+            if "!" in value:
+                sheet, ref = value.rsplit("!", 1)
+                value = sheet.strip("'").replace("''", "'").upper() + "!" + ref
+            value = value.replace("$", "").upper()
+        elif token.type == "OPERAND" and token.subtype == "NUMBER":
+            with contextlib.suppress(ValueError):
+                value = repr(float(value))
+        elif token.type == "FUNC":
+            value = re.sub(r"^_XLFN\.|^_XLWS\.", "", value.upper())
+        out.append(value)
+    return "=" + "".join(out)
+
+
+class _Comparison:
+    def __init__(self, book: WorkbookData, layout: Layout, role: str | None):
+        self.book, self.layout, self.role = book, layout, role
+        self.template = layout.template
+        self.sheets = {s.name: s for s in book.sheets}
+        self.sheets_upper = {s.upper(): s for s in self.sheets}
+        self.result = Structure()
+
+    def run(self) -> Structure:
+        found = self.result.findings
+        if self.book.external_parts:  # links, OLE objects, connections: one finding for all
+            found.append(Finding("external-link", reason="package-part", actual="、".join(self.book.external_parts)))
+        found.extend(self.sheet_list())
+        found.extend(self.names())
+        for sheet in self.layout.sheets:
+            if sheet.name in self.sheets and sheet.name not in self.result.moved:
+                found.extend(self.sheet(sheet))
+        return self.result
+
+    def sheet_list(self) -> Iterator[Finding]:
+        expected = [s.name for s in self.layout.sheets]
+        extra_ok = SUMMARY_SHEETS if self.role == "summary" else ()
+        actual = [s.name for s in self.book.sheets]
+        missing = [n for n in expected if n not in actual]
+        extra = [n for n in actual if n not in expected and n not in extra_ok and n != META_SHEET]
+        renamed = self._renamed(missing, extra, expected, actual)
+        self.result.missing = set(missing)
+        for name in missing:
+            if name in renamed:
+                yield Finding("structure-changed", reason="sheet-renamed", sheet=name, actual=renamed[name])
+            else:
+                yield Finding("structure-changed", reason="sheet-missing", sheet=name)
+        was = {new: old for old, new in renamed.items()}
+        for name in extra:
+            if name in was:
+                yield Finding("structure-changed", reason="sheet-renamed-from", sheet=name, expected=was[name])
+            else:
+                yield Finding("structure-changed", reason="sheet-added", sheet=name)
+        present = [n for n in actual if n in expected]
+        if present != [n for n in expected if n in actual]:
+            yield Finding("structure-changed", reason="sheet-order")
+        for sheet in self.book.sheets:
+            if sheet.name in expected and sheet.state != "visible":
+                yield Finding("structure-changed", reason="sheet-hidden", sheet=sheet.name)
+            if sheet.name == META_SHEET and sheet.state == "visible":
+                yield Finding("protection-removed", reason="metadata-visible", sheet=sheet.name)
+
+    def _renamed(self, missing: list[str], extra: list[str], expected: list[str], actual: list[str]) -> dict[str, str]:
+        """Missing sheet -> the extra sheet it was renamed to: where its data point names point now (Excel
+        renames them along), else the extra sheet standing at its place."""
+        out: dict[str, str] = {}
+        for name in missing:
+            targets: Counter[str] = Counter()
+            for code, (sheet, _, _) in self.layout.positions.items():
+                ref = self.book.defined_names.get(code) if sheet == name else None
+                if ref:
+                    with contextlib.suppress(EvaluationError):
+                        targets[parse_reference(ref.lstrip("="), "", self.sheets_upper)[0]] += 1
+            found = [t for t, _ in targets.most_common() if t in extra]
+            place = expected.index(name)
+            if not found and place < len(actual) and actual[place] in extra:
+                found = [actual[place]]
+            if found and found[0] not in out.values():
+                out[name] = found[0]
+        return out
+
+    def names(self) -> Iterator[Finding]:
+        for code, (sheet, row, col) in self.layout.positions.items():
+            if sheet in self.result.missing:
+                continue  # the sheet's own finding says it; its names are not listed one by one
+            located = {**self.template.cells[code].labels, "sheet": sheet, "cell": address(row, col)}
+            ref = self.book.defined_names.get(code)
+            if ref is None:
+                yield Finding("structure-changed", reason="name-deleted", **located)
+                continue
+            try:
+                name_sheet, r1, c1, r2, c2 = parse_reference(ref.lstrip("="), "", self.sheets_upper)
+                target = (name_sheet, r1, c1) if (r1, c1) == (r2, c2) and name_sheet else None
+            except EvaluationError:
+                target = None
+            if target != (sheet, row, col):
+                self.result.moved.add(sheet)
+                where = f"{target[0]}!{address(target[1], target[2])}" if target else ref
+                yield Finding("structure-changed", reason="name-moved", **located, actual=where)
+
+    def sheet(self, expected: SheetLayout) -> Iterator[Finding]:
+        actual = self.sheets[expected.name]
+        meta = self.book.meta
+        for text in expected.texts:
+            want = meta.get(text.source, "") if text.source else text.value
+            got = actual.cells.get((text.row, text.col))
+            value = "" if got is None or got.value is None else got.value
+            if got is not None and got.formula:
+                value = got.formula
+            if _text(value) != want:
+                yield Finding("label-altered", sheet=expected.name, cell=address(text.row, text.col),
+                              expected=want, actual=_text(value))
+            if text.merged and (text.row, text.col, text.last_row, text.last_col) not in actual.merged:
+                yield Finding("structure-changed", reason="merge-split", sheet=expected.name,
+                              cell=address(text.row, text.col))
+        for f in expected.formulas:
+            got = actual.cells.get((f.row, f.col))
+            formula = got.formula if got else None
+            labels = self.template.cells[f.code].labels if f.code else {}
+            if formula is None or (formula != f.formula and normalise_formula(formula) != normalise_formula(f.formula)):
+                if formula:
+                    reason, shown = "changed", formula
+                else:
+                    reason, shown = ("blank", None) if got is None or got.value is None else ("value", _text(got.value))
+                if f.code:
+                    self.result.altered.add(f.code)
+                yield Finding("formula-altered", reason=reason, sheet=expected.name, cell=address(f.row, f.col),
+                              expected=f.formula, actual=shown, **labels)
+            elif got is not None and not got.locked and actual.protection:
+                yield Finding("protection-removed", reason="formula-unlocked", sheet=expected.name,
+                              cell=address(f.row, f.col))
+        if not actual.protection or actual.protection.get("sheet") not in ("1", "true"):
+            yield Finding("protection-removed", reason="sheet-unprotected", sheet=expected.name)
+        validated = {pos: v for v in actual.validations for pos in v.cells}
+        for cell in expected.inputs:
+            if cell.type is None:
+                continue
+            v = validated.get((cell.row, cell.col))
+            want = "whole" if cell.type.whole else "decimal"
+            ok = v is not None and v.type == want and (
+                cell.type.min is None or (v.operator == "greaterThanOrEqual" and _number(v.formula1) == cell.type.min))
+            if not ok:
+                yield Finding("validation-removed", sheet=expected.name, cell=address(cell.row, cell.col),
+                              **(self.template.cells[cell.code].labels if cell.code else {}))
+
+
+def _text(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        return float(text) if text is not None else None
+    except ValueError:
+        return None
