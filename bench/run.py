@@ -8,7 +8,7 @@ Measures, on the same files, in one run:
   (a) `xltool merge` of all N, end to end, in a subprocess (wall time, peak memory of its process tree);
   (b) the naive loop `formulas.ExcelModel().loads(path).finish().calculate()` over a sample, scaled to N;
   (c) the floor: opening every file with openpyxl in read-only mode and reading every cell.
-Prints the ratios (b)/(a) and (a)/(c), files per second and peak memory, and writes them to bench/results.md.
+Prints the ratios (b)/(a) and (a)/(c), files per second and peak memory, and writes them to bench/results-<N>.md.
 """
 
 from __future__ import annotations

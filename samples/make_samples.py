@@ -22,7 +22,8 @@ sys.path.insert(0, str(HERE.parent))
 os.environ.setdefault("SOURCE_DATE_EPOCH", "1735689600")  # 2025-01-01: reproducible files
 
 from tests.fill import random_values, type_into  # noqa: E402
-from xltool.generate import generate_workbook, safe_filename  # noqa: E402
+from xltool.files import safe_filename  # noqa: E402
+from xltool.generate import generate_workbook  # noqa: E402
 from xltool.layout import layout_for  # noqa: E402
 from xltool.roster import Agency, load_roster  # noqa: E402
 
@@ -39,7 +40,7 @@ def returned(out: Path) -> list[Path]:
     for number, agency in enumerate(load_roster(HERE / "roster.csv")):
         if agency.code == MISSING:
             continue
-        path = out / safe_filename(f"{agency.code}_{agency.name}.xlsx")
+        path = out / safe_filename(f"{agency.code}_{agency.name}", ".xlsx")
         if agency.code == WRONG_FORMAT:
             generate_workbook(path, "2019", 2020, agency)
             values = random_values(layout_for("2019").template, random.Random(number))

@@ -52,15 +52,19 @@ def soffice() -> str | None:
 
 def libreoffice_resave(src: Path, out_dir: Path) -> Path:
     """Open and re-save a workbook in LibreOffice (recalculates, as a user's office suite does)."""
+    return libreoffice_convert(src, out_dir, "xlsx:Calc MS Excel 2007 XML")
+
+
+def libreoffice_convert(src: Path, out_dir: Path, target: str) -> Path:
+    """Convert a file with LibreOffice (``xlsx:…``, ``pdf``…); the converted file, which must exist."""
     exe = soffice()
     if exe is None:
         pytest.fail("LibreOffice (soffice) is not installed; .ci/run installs it")
     out_dir.mkdir(parents=True, exist_ok=True)
     profile = out_dir / ".lo-profile"
-    subprocess.run([exe, f"-env:UserInstallation=file://{profile}", "--headless", "--calc", "--convert-to",
-                    "xlsx:Calc MS Excel 2007 XML", "--outdir", str(out_dir), str(src)],
-                   check=True, capture_output=True, timeout=180)
-    result = out_dir / (src.stem + ".xlsx")
+    subprocess.run([exe, f"-env:UserInstallation=file://{profile}", "--headless", "--convert-to", target,
+                    "--outdir", str(out_dir), str(src)], check=True, capture_output=True, timeout=180)
+    result = out_dir / f"{src.stem}.{target.split(':')[0]}"
     assert result.exists(), f"LibreOffice wrote no {result}"
     return result
 

@@ -676,8 +676,8 @@ def _external_part(folder: Path, base: Base) -> Path:
         "</Relationships>", f'<Relationship Id="rIdExt1" Type="{EXTERNAL_REL}" '
                             'Target="externalLinks/externalLink1.xml"/></Relationships>')
     book = part_of(data, "xl/workbook.xml").decode()
-    book = re.sub(r"(</sheets>)", r'\1<externalReferences><externalReference r:id="rIdExt1"/></externalReferences>',
-                  book, count=1)
+    book = re.sub(r"(</sheets>)", r'\1<externalReferences><externalReference xmlns:r="http://schemas.openxmlformats.org/'
+                                  r'officeDocument/2006/relationships" r:id="rIdExt1"/></externalReferences>', book, count=1)
     link = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?><externalLink '
             'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
             'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl import Workbook, load_workbook
 
-from tests.conftest import FORMATS, blank, cell_of, fill, filled, libreoffice_resave
+from tests.conftest import FORMATS, blank, cell_of, fill, filled, libreoffice_convert, libreoffice_resave
 from tests.fill import random_values
 from xltool.check import check_file
 from xltool.cli import main
@@ -216,6 +217,7 @@ def test_property_a_changed_t3_input_breaks_h3_in_its_column(tmp_path_factory, s
     assert (f"T3_FORWARD_{target.column}", "H3") in {(f.name, f.rule) for f in report.findings}
 
 
+@pytest.mark.libreoffice
 def test_a_workbook_resaved_by_libreoffice_still_passes(tmp_path, fmt):
     path, _ = filled(tmp_path, fmt)
     resaved = libreoffice_resave(path, tmp_path / "lo")
@@ -325,8 +327,8 @@ def test_cli_json_contract_and_exit_codes(tmp_path):
         "T3_FORWARD_NATURAL", "依申请公开", "D30", "四、结转下年度继续办理", "自然人", "error")
     ok = CliRunner().invoke(main, ["check", str(folder / "good.xlsx")])
     assert ok.exit_code == 0 and "✓ good.xlsx" in ok.output and "通过 1 个" in ok.output
-    usage = CliRunner().invoke(main, ["check", str(tmp_path / "nothing-here")])
-    assert usage.exit_code in (1, 2) and "Traceback" not in usage.output
+    missing = CliRunner().invoke(main, ["check", str(tmp_path / "nothing-here")])
+    assert missing.exit_code == 1 and "找不到该文件" in missing.output and "Traceback" not in missing.output
 
 
 def test_text_report_names_agency_cell_and_labels(tmp_path):
@@ -348,21 +350,66 @@ def test_annotated_copy_marks_every_flagged_cell_and_leaves_the_original(tmp_pat
     assert (folder / "bad.xlsx").read_bytes() == before
     copy = out / "bad_审核结果.xlsx"
     book = load_workbook(copy)
-    assert book.sheetnames[0] == "审核结果"
+    assert book.sheetnames[0] == "审核结果" and book.active.title == "审核结果"
     report = check_file(folder / "bad.xlsx")
     for f in report.findings:
         cell = book[f.sheet][f.cell]
         assert cell.comment is not None and f.message in cell.comment.text
         assert cell.fill.fgColor.rgb.endswith("FFC7CE" if f.severity == "error" else "FFEB9C")
-    listed = [row for row in book["审核结果"].iter_rows(min_row=2, values_only=True)]
-    assert len(listed) == len(report.findings)
-    links = [c.hyperlink.location for c in book["审核结果"]["F"][1:] if c.hyperlink]
+    ws = book["审核结果"]
+    assert ws["A1"].value == "审核结果：某某局（T001）  2023年度  结论：退回"
+    assert ws["A2"].value.startswith(f"错误 {len(report.errors)} 个，警告 0 个。审核时间 ")
+    assert [c.value for c in ws[4]] == ["序号", "级别", "位置", "行", "列", "说明"]
+    listed = [row for row in ws.iter_rows(min_row=5, max_row=4 + len(report.findings), values_only=True)]
+    assert [(r[0], r[1], r[2], r[5]) for r in listed] == [
+        (str(i), "错误", f"{f.sheet}!{f.cell}", f.message) for i, f in enumerate(report.findings, start=1)]
+    links = [c.hyperlink.location for c in ws["C"] if c.hyperlink]
     assert "'依申请公开'!D30" in links
+    assert ws.print_title_rows == "$4:$4" and ws.page_setup.orientation == "landscape"
+    assert ws.page_setup.fitToWidth == 1 and ws.page_setup.fitToHeight == 0
     assert (out / "good_审核结果.xlsx").exists()
-    # LibreOffice opens it too
-    resaved = libreoffice_resave(copy, tmp_path / "lo")
-    assert load_workbook(resaved).sheetnames[0] == "审核结果"
-    shutil.rmtree(tmp_path / "lo")
+    assert load_workbook(out / "good_审核结果.xlsx")["审核结果"]["A1"].value.endswith("结论：通过")
+
+
+def test_a_corrected_annotated_copy_passes_and_a_foreign_result_sheet_does_not(tmp_path):
+    folder = _mixed_folder(tmp_path)
+    (tmp_path / "seed3").mkdir()
+    _, values = filled(tmp_path / "seed3", "2021", seed=3, name="bad.xlsx")  # what bad.xlsx should hold
+    out = tmp_path / "back"
+    CliRunner().invoke(main, ["check", str(folder / "bad.xlsx"), "--annotate", str(out)])
+    copy = out / "bad_审核结果.xlsx"
+    fill(copy, "2021", {"T3_FORWARD_NATURAL": values["T3_FORWARD_NATURAL"], "T2_FEES_AMOUNT": 12})
+    fixed = check_file(copy)
+    assert fixed.findings == () and fixed.valid  # the clerk fixed the numbers in the copy itself
+    again = CliRunner().invoke(main, ["check", str(copy), "--annotate", str(out)])  # annotating it again
+    assert again.exit_code == 0 and check_file(out / "bad_审核结果_审核结果.xlsx").findings == ()
+    book = load_workbook(copy)
+    book["审核结果"]["F5"] = "已改正"  # the sheet of that name, but not as xltool wrote it
+    book.save(copy)
+    assert [(f.code, f.reason, f.sheet) for f in check_file(copy).findings] == [
+        ("structure-changed", "sheet-added", "审核结果")]
+
+
+@pytest.mark.libreoffice
+def test_result_sheet_prints_on_a4_landscape_with_every_message_whole(tmp_path):
+    folder = _mixed_folder(tmp_path)
+    out = tmp_path / "back"
+    CliRunner().invoke(main, ["check", str(folder / "bad.xlsx"), "--annotate", str(out)])
+    copy = out / "bad_审核结果.xlsx"
+    pdf = libreoffice_convert(copy, tmp_path / "pdf", "pdf")
+    info = subprocess.run(["pdfinfo", "-f", "1", "-l", "1", str(pdf)], capture_output=True, text=True, check=True)
+    width, height = (float(v) for v in info.stdout.split("Page    1 size:")[1].split("pts")[0].split(" x "))
+    assert "(A4)" in info.stdout and width > height  # A4 landscape
+    first = subprocess.run(["pdftotext", "-f", "1", "-l", "1", str(pdf), "-"], capture_output=True, text=True,
+                           check=True).stdout
+    def flat(text: str) -> str:  # pdftotext breaks lines and takes a "-" at a line's end for a hyphen
+        return "".join(text.split()).replace("-", "")
+
+    assert "结论：退回" in flat(first)
+    for f in check_file(folder / "bad.xlsx").findings:  # wrapped, never cut at the page edge or the row's foot
+        message = flat(f.message)  # (the text of wrapped cells comes out in pieces: look for its start and end)
+        assert message[:16] in flat(first) and message[-16:] in flat(first)
+    assert load_workbook(libreoffice_resave(copy, tmp_path / "lo")).sheetnames[0] == "审核结果"
 
 
 def _bug(*args, **kwargs):

@@ -54,7 +54,7 @@ from xltool.roster import Agency
 
 GOOD = [Agency("A01", "良好单位一"), Agency("A02", "良好单位二"), Agency("A03", "良好单位三")]
 INPUTS = [code for code, cell in TEMPLATE.cells.items() if cell.is_input]
-MAX_SECONDS = 3.0  # for checking one bad file (a good one takes about 10 ms)
+MAX_CPU_SECONDS = 3.0  # CPU time of checking one bad file (a good one takes about 10 ms): the work done
 MAX_BYTES = 100 * 1024 * 1024  # Python memory at the peak of checking one bad file
 
 
@@ -110,10 +110,10 @@ def _no_traceback(result) -> None:
 def _check(path: Path) -> tuple[object, object, float, int]:
     """``xltool check --json`` and ``xltool check`` on one file: both results, the seconds and peak bytes."""
     tracemalloc.start()
-    start = time.perf_counter()
+    start = time.process_time()
     try:
         as_json = CliRunner().invoke(main, ["check", "--json", str(path)])
-        elapsed = time.perf_counter() - start
+        elapsed = time.process_time() - start
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -137,7 +137,8 @@ def _raised(result) -> str | None:
     return "".join(traceback.format_exception(result.exception))
 
 
-@pytest.mark.parametrize("entry", list(ENTRIES.values()), ids=list(ENTRIES))
+@pytest.mark.parametrize("entry", [pytest.param(e, marks=pytest.mark.libreoffice) if e.needs == "soffice" else e
+                                   for e in ENTRIES.values()], ids=list(ENTRIES))
 def test_corpus_entry(world, tmp_path, entry: Entry):
     if entry.needs == "soffice" and soffice() is None:
         pytest.fail("LibreOffice (soffice) is not installed; .ci/run installs it")
@@ -203,7 +204,7 @@ def _assert_check(entry: Entry, bad: Path, run: dict) -> None:
     for f in findings:  # every message is Chinese, says what to do, and stays short
         assert any("\u4e00" <= ch <= "\u9fff" for ch in f["message"]) and len(f["message"]) < 1500, f["message"]
         assert f["severity"] == "warning" or not expect.valid
-    assert run["elapsed"] < MAX_SECONDS, f"check took {run['elapsed']:.2f} s"
+    assert run["elapsed"] < MAX_CPU_SECONDS, f"check took {run['elapsed']:.2f} CPU seconds"
     assert run["peak"] < MAX_BYTES, f"check used {run['peak'] >> 20} MB"
     text_exit, text, text_exception = run["text"]
     assert text_exception is None and "Traceback" not in text and text_exit == exit_code
@@ -394,7 +395,6 @@ def test_a_merge_killed_at_any_moment_leaves_the_old_output_or_none(world, tmp_p
     assert list(tmp_path.glob(".s.xlsx.*")) == []
     assert read_workbook(out).sheet("报送情况") is not None
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == inputs
-    print(f"\nmerge of 60 files: {full:.2f} s; a killed merge left a temporary file: {seen_temp}")
 
 
 def test_stale_temp_files_of_other_outputs_are_left_alone(world, tmp_path):
@@ -487,8 +487,8 @@ def test_refused_files_get_no_annotated_copy_and_are_never_reopened(world, tmp_p
     for name in ("zip-bomb", "named-pipe", "device-file", "xlsm-with-macros", "value-date"):
         ENTRIES[name].build(folder, world.base)
     back = tmp_path / "back"
-    start = time.perf_counter()
+    start = time.process_time()
     result = CliRunner().invoke(main, ["check", str(folder), "--annotate", str(back)])
     _no_traceback(result)
-    assert result.exit_code == 1 and time.perf_counter() - start < 10
+    assert result.exit_code == 1 and time.process_time() - start < 10
     assert sorted(p.name for p in back.iterdir()) == ["value-date_审核结果.xlsx"]

@@ -240,6 +240,7 @@ def test_cli_merge_prints_the_status_table_and_exits_1_when_something_is_missing
     assert none.exit_code == 2 and "Traceback" not in none.output
 
 
+@pytest.mark.libreoffice
 def test_summary_recalculates_in_libreoffice_with_the_same_totals(tmp_path):
     folder, valid = _city(tmp_path)
     out = tmp_path / "summary.xlsx"

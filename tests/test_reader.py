@@ -36,22 +36,10 @@ def generated(tmp_path) -> Path:
     return path
 
 
-def _timed_read(path: Path):
-    read_workbook(path)  # warm caches (imports, formats)
-    runs = 20
-    start = time.perf_counter()
-    for _ in range(runs):
-        book = read_workbook(path)
-    elapsed = (time.perf_counter() - start) / runs
-    return book, elapsed
-
-
 # -- a generated workbook ---------------------------------------------------------------------------
 
 def test_generated_workbook_sheets_names_and_meta(generated):
-    book, elapsed = _timed_read(generated)
-    print(f"\nread_workbook: {elapsed * 1000:.2f} ms for {generated.stat().st_size} bytes, "
-          f"{sum(len(s.cells) for s in book.sheets)} cells in {len(book.sheets)} sheets")
+    book = read_workbook(generated)
     layout = layout_for("2021")
     assert [s.name for s in book.sheets] == [s.name for s in layout.sheets] + ["_xltool"]
     assert [s.state for s in book.sheets] == ["visible"] * len(layout.sheets) + ["veryHidden"]
@@ -149,8 +137,7 @@ def test_libreoffice_resave_reads_with_same_names_and_formulas(tmp_path):
     fill(src, "2021", {"T3_NEW_NATURAL": 4, "T3_NEW_BUSINESS": 5})
     original = read_workbook(src)
     resaved_path = libreoffice_resave(src, tmp_path / "lo")
-    resaved, elapsed = _timed_read(resaved_path)
-    print(f"\nread_workbook (LibreOffice re-save): {elapsed * 1000:.2f} ms for {resaved_path.stat().st_size} bytes")
+    resaved = read_workbook(resaved_path)
     assert [s.name for s in resaved.sheets] == [s.name for s in original.sheets]
     assert resaved.sheet("_xltool").state in ("hidden", "veryHidden")  # LibreOffice saves very hidden as hidden
     assert set(resaved.defined_names) == set(original.defined_names)
@@ -178,7 +165,7 @@ def test_libreoffice_resave_reads_with_same_names_and_formulas(tmp_path):
 def test_libreoffice_xls_and_ods_are_refused_with_their_codes(tmp_path):
     exe = shutil.which("soffice")
     if exe is None:
-        pytest.skip("LibreOffice (soffice) is not installed")
+        pytest.fail("LibreOffice (soffice) is not installed; .ci/run installs it")
     src = blank(tmp_path)
     out = tmp_path / "conv"
     profile = tmp_path / ".lo-profile"
@@ -377,9 +364,7 @@ SHEET_FEATURES = (
 
 
 def test_merges_protection_validations_conditional_formats(tmp_path):
-    start = time.perf_counter()
     book = read_workbook(craft(tmp_path / "f.xlsx", [("S", SHEET_FEATURES)]))
-    assert time.perf_counter() - start < 2
     sheet = book.sheets[0]
     assert sheet.merged == {(0, 0, 0, 2), (2, 1, 4, 1)}
     assert sheet.protection == {"algorithmName": "SHA-512", "hashValue": "x", "saltValue": "y",
@@ -589,18 +574,18 @@ def test_refused_files_raise_read_error_with_the_exact_code(tmp_path, case):
     code, make = CASES[case]
     path = make(tmp_path)
     tracemalloc.start()
-    start = time.perf_counter()
+    start = time.process_time()  # this process's CPU seconds: the work done, whatever else the machine runs
     try:
         with pytest.raises(ReadError) as raised:
             read_workbook(path)
-        elapsed = time.perf_counter() - start
+        elapsed = time.process_time() - start
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert raised.value.code == code, raised.value.detail
     assert raised.value.detail and any("\u4e00" <= ch <= "\u9fff" for ch in raised.value.detail)
     assert str(raised.value) == raised.value.detail
-    assert elapsed < 2, f"{case} took {elapsed:.2f} s"
+    assert elapsed < 2, f"{case} took {elapsed:.2f} CPU seconds"
     assert peak < 80 * 1024 * 1024, f"{case} used {peak >> 20} MB"
 
 

@@ -89,17 +89,19 @@ def check(paths: tuple[Path, ...], as_json: bool, annotate_dir: Path | None) -> 
     """Check returned workbooks: exit 0 when all are valid, 1 when any is not."""
     from xltool.annotate import annotate
     from xltool.batch import check_many, find_workbooks
+    from xltool.files import output_folder, shown
     from xltool.render import render_json, render_text
     from xltool.results import Report
 
     files = find_workbooks(paths)
     if not files:
-        raise click.UsageError("no workbooks found in " + ", ".join(map(str, paths)))
+        raise click.UsageError("no workbooks found in " + ", ".join(map(shown, paths)))
     with _progress(check_many(files), len(files), "审核") as reports:
         report = Report(tuple(reports))
     if annotate_dir is not None:
+        folder, taken = output_folder(annotate_dir), set()
         for file in report.files:
-            annotate(file, annotate_dir)
+            annotate(file, folder, taken)
     click.echo(render_json(report) if as_json else render_text(report))
     raise SystemExit(0 if report.valid else 1)
 
@@ -149,17 +151,17 @@ def export(paths: tuple[Path, ...], form: str, output: Path | None) -> None:
     """Export every data point of the workbooks as a long table."""
     from xltool import export as exporting
     from xltool.batch import check_many, find_workbooks
-    from xltool.files import atomic_write
+    from xltool.files import atomic_write, refuse_unsafe_output, shown
 
     files = find_workbooks(paths)
     if not files:
-        raise click.UsageError("no workbooks found in " + ", ".join(map(str, paths)))
-    if output is not None and any(output.resolve() == f.resolve() for f in files):
-        raise click.UsageError(f"-o {output} is one of the inputs")
+        raise click.UsageError("no workbooks found in " + ", ".join(map(shown, paths)))
+    if output is not None:
+        refuse_unsafe_output(output, files)
     reports = list(check_many(files))
     for r in reports:
         if not r.format:
-            click.echo(f"跳过 {r.path.name}：{r.findings[0].message}", err=True)
+            click.echo(f"跳过 {shown(r.path.name)}：{r.findings[0].message}", err=True)
     table = exporting.rows(reports)
     text = exporting.to_csv(table) if form == "csv" else exporting.to_json(table)
     if output is None:

@@ -106,6 +106,7 @@ CATALOGUE: dict[str, Kind] = {k.code: k for k in (
              "sheet-order": "工作表的顺序被改变",
              "sheet-hidden": "工作表“{sheet}”被隐藏",
              "name-deleted": "数据点名称 {name} 被删除",
+             "name-shadowed": "工作表“{actual}”中定义了同名的局部名称 {name}，会遮蔽数据点名称",
              "name-moved": "数据点名称 {name} 现指向 {actual}，模板中为 {sheet}!{cell}（可能插入或删除了行、列，或名称被修改）",
              "merge-split": "{sheet}!{cell} 的合并单元格被拆分",
          }),

@@ -26,9 +26,9 @@ import xlsxwriter
 
 from xltool import __version__
 from xltool.errors import UsageError
-from xltool.files import atomic_write
+from xltool.files import atomic_write, safe_filename
 from xltool.addresses import address, col_letter
-from xltool.layout import META_SHEET, Layout, layout_for, text_lines
+from xltool.layout import DEFAULT_WIDTH, META_SHEET, Layout, layout_for, text_lines
 from xltool.roster import Agency
 
 DEFAULT_PASSWORD = "xltool"
@@ -69,7 +69,10 @@ class ExtraSheet:
     header: Sequence[str]
     rows: Iterable[Sequence[object]]
     count: int  # number of rows
-    widths: Sequence[float] = ()
+    widths: Sequence[float] = ()  # of the first columns; the others keep the default width
+
+    def width(self, col: int) -> float:
+        return self.widths[col] if col < len(self.widths) else DEFAULT_WIDTH
 
 
 def default_timestamp() -> str:
@@ -84,12 +87,6 @@ def default_timestamp() -> str:
 
 def password_from_env(password: str | None) -> str:
     return password if password is not None else os.environ.get(PASSWORD_ENV, DEFAULT_PASSWORD)
-
-
-def safe_filename(text: str) -> str:
-    """A file name a person recognises, with characters unsafe on Windows or Unix replaced."""
-    cleaned = re.sub(r'[\\/:*?"<>|\x00-\x1f]', "_", text).strip(" .")
-    return cleaned[:120] or "_"
 
 
 def generate_workbook(path: Path, fmt: str, year: int, agency: Agency, *, password: str | None = None,
@@ -110,7 +107,7 @@ def generate_roster(out_dir: Path, fmt: str, year: int, agencies: Iterable[Agenc
     """One workbook per roster agency, named ``<code>_<name>.xlsx``; nothing is written if any would be replaced."""
     out_dir = Path(out_dir)
     stamp = generated_at or default_timestamp()
-    jobs = [(out_dir / safe_filename(f"{a.code}_{a.name}.xlsx"), fmt, year, a, password, stamp, overwrite)
+    jobs = [(out_dir / safe_filename(f"{a.code}_{a.name}", ".xlsx"), fmt, year, a, password, stamp, overwrite)
             for a in agencies]
     existing = [job[0].name for job in jobs if job[0].exists()]
     if existing and not overwrite:
@@ -251,7 +248,7 @@ class _Writer:
             ws.set_column(col, col, width)
         for col, label in enumerate(sheet.header):
             ws.write_string(0, col, label, self.formats["header"])
-        ws.set_row(0, 15 * max(text_lines(h, w) for h, w in zip(sheet.header, sheet.widths)))
+        ws.set_row(0, 15 * max((text_lines(h, sheet.width(c)) for c, h in enumerate(sheet.header)), default=1))
         ws.freeze_panes(1, 0)
         self.page_setup(ws, (0, 0))
         ws.autofilter(0, 0, max(sheet.count, 1), len(sheet.header) - 1)
@@ -270,8 +267,7 @@ class _Writer:
                     cells.append(f'<c r="{ref}" s="{number_style}"><v>{_number_text(value)}</v></c>')
                 else:
                     text = "" if value is None else str(value)
-                    if c < len(sheet.widths):
-                        lines = max(lines, text_lines(text, sheet.widths[c]))
+                    lines = max(lines, text_lines(text, sheet.width(c)))
                     cells.append(f'<c r="{ref}" s="{text_style}" t="inlineStr"><is><t xml:space="preserve">'
                                  f"{_xml_text(text)}</t></is></c>")
             height = f' ht="{15 * lines}" customHeight="1"' if lines > 1 else ""

@@ -18,6 +18,7 @@ from xltool.spec import Axis, Block, Cell, CellType, Table, Template, load_forma
 META_SHEET = "_xltool"
 SUMMARY_SHEETS = ("报送情况", "汇总明细", "来源")  # the extra sheets of a summary workbook
 TABLE_TOP = 2  # a table starts under its heading row and one blank row
+DEFAULT_WIDTH = 8.43  # a column's width in characters when none is set (Excel's default)
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ def text_lines(text: str, width: float) -> int:
 
 
 def _fit_height(sheet: SheetLayout, text: Text) -> None:
-    width = sum(sheet.widths.get(c, 8.43) for c in range(text.col, text.last_col + 1))
+    width = sum(sheet.widths.get(c, DEFAULT_WIDTH) for c in range(text.col, text.last_col + 1))
     rows = text.last_row - text.row + 1
     needed = 15 * text_lines(text.value, width) / rows
     for r in range(text.row, text.last_row + 1):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from xltool.batch import check_many, find_workbooks
 from xltool.errors import UsageError
-from xltool.files import atomic_write
+from xltool.files import atomic_write, refuse_unsafe_output, shown
 from xltool.findings import Finding
 from xltool.generate import ExtraSheet, Metadata, default_timestamp, workbook_bytes
 from xltool.layout import SUMMARY_SHEETS, Layout, layout_for
@@ -86,7 +86,7 @@ def merge(paths: Iterable[Path], output: Path, *, roster: Sequence[Agency] | Non
     """Check ``paths`` (files and folders), sum the accepted ones, write the summary to ``output``."""
     files = find_workbooks(paths)
     output = Path(output)
-    _refuse_unsafe_output(output, files)
+    refuse_unsafe_output(output, files, suffix=".xlsx")
     if not files:
         raise UsageError("nothing to merge: no workbooks given")
     reports = list(check_many(files, workers=workers))
@@ -144,19 +144,6 @@ def _folder_lock(folder: Path):
         yield True
     finally:
         os.close(fd)
-
-
-def _refuse_unsafe_output(output: Path, files: Sequence[Path]) -> None:
-    if output.suffix.lower() != ".xlsx":
-        raise UsageError(f"the summary must be an .xlsx file: {output}")
-    if output.is_dir():
-        raise UsageError(f"{output} is a folder; -o names the summary .xlsx file")
-    target = os.path.realpath(output)  # unlike Path.resolve, never raises (a symbolic link loop among inputs)
-    for f in files:
-        if os.path.realpath(f) == target:
-            raise UsageError(f"-o {output} is one of the inputs; refusing to overwrite it")
-    if not output.parent.is_dir():
-        raise UsageError(f"no such folder: {output.parent}")
 
 
 def _summary_kind(reports: list[FileReport], fmt: str | None, year: int | None) -> tuple[str, int]:

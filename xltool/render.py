@@ -9,6 +9,13 @@ from xltool.results import FileReport, Report
 SEVERITY = {"error": "错误", "warning": "警告"}
 
 
+def verdict(report: FileReport) -> str:
+    """退回, 通过 or 通过（有警告）: what the office tells the agency."""
+    if not report.valid:
+        return "退回"
+    return "通过（有警告）" if report.warnings else "通过"
+
+
 def file_heading(report: FileReport) -> str:
     who = report.agency_name or "（未知单位）"
     if report.agency_code:

@@ -13,6 +13,7 @@ from functools import lru_cache
 from openpyxl.formula.tokenizer import Tokenizer
 
 from xltool.addresses import address
+from xltool.annotate import RESULT_SHEET, is_own_result_sheet
 from xltool.evaluate import EvaluationError, parse_reference
 from xltool.findings import Finding
 from xltool.layout import META_SHEET, SUMMARY_SHEETS, Layout, SheetLayout
@@ -88,7 +89,8 @@ class _Comparison:
         extra_ok = SUMMARY_SHEETS if self.role == "summary" else ()
         actual = [s.name for s in self.book.sheets]
         missing = [n for n in expected if n not in actual]
-        extra = [n for n in actual if n not in expected and n not in extra_ok and n != META_SHEET]
+        extra = [n for n in actual if n not in expected and n not in extra_ok and n != META_SHEET
+                 and not self._own_result_sheet(n)]
         renamed = self._renamed(missing, extra, expected, actual)
         self.result.missing = set(missing)
         for name in missing:
@@ -110,6 +112,12 @@ class _Comparison:
                 yield Finding("structure-changed", reason="sheet-hidden", sheet=sheet.name)
             if sheet.name == META_SHEET and sheet.state == "visible":
                 yield Finding("protection-removed", reason="metadata-visible", sheet=sheet.name)
+
+    def _own_result_sheet(self, name: str) -> bool:
+        """The 审核结果 sheet of an annotated copy, exactly as xltool wrote it: not a change of the workbook."""
+        if name != RESULT_SHEET:
+            return False
+        return is_own_result_sheet({pos: c.value for pos, c in self.sheets[name].cells.items()})
 
     def _renamed(self, missing: list[str], extra: list[str], expected: list[str], actual: list[str]) -> dict[str, str]:
         """Missing sheet -> the extra sheet it was renamed to: where its data point names point now (Excel
@@ -135,6 +143,9 @@ class _Comparison:
             if sheet in self.result.missing:
                 continue  # the sheet's own finding says it; its names are not listed one by one
             located = {**self.template.cells[code].labels, "sheet": sheet, "cell": address(row, col)}
+            shadows = sorted(s for (s, name) in self.book.local_names if name.upper() == code.upper())
+            for scope in shadows:
+                yield Finding("structure-changed", reason="name-shadowed", **located, actual=scope)
             ref = self.book.defined_names.get(code)
             if ref is None:
                 yield Finding("structure-changed", reason="name-deleted", **located)
