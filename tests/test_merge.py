@@ -87,8 +87,9 @@ def test_summary_sheets_status_details_and_provenance(tmp_path):
     a03 = status[2]
     assert a03[4] == 2 and "H3" in a03[6] and a03[7] == "A03.xlsx"
     details = list(book["汇总明细"].iter_rows(values_only=True))
-    assert details[0][:3] == ("单位代码", "单位名称", "角色") and details[0][3].startswith("T2_")
-    assert len(details) - 1 == len(valid) and len(details[0]) == 3 + len(TEMPLATE.cells)
+    assert details[0][:4] == ("单位代码", "单位名称", "角色", "成员单位") and details[0][4].startswith("T2_")
+    assert len(details) - 1 == len(valid) and len(details[0]) == 4 + len(TEMPLATE.cells)
+    assert all(row[3] == row[0] for row in details[1:])  # an agency stands for itself
     col = details[0].index(next(h for h in details[0] if str(h).startswith("T3_NEW_TOTAL")))
     for row in details[1:]:
         assert row[col] == totals(TEMPLATE, valid[row[0]])["T3_NEW_TOTAL"]

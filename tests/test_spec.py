@@ -89,3 +89,12 @@ def test_loaded_spec_cannot_be_changed():
     with pytest.raises(AttributeError):
         t.version = "2"  # type: ignore[misc]
     assert load_format("2021") is t and load_format("gov-disclosure-2021") is t
+
+
+def test_the_example_spec_of_templates_readme_loads(tmp_path):
+    text = (templates_dir() / "README.md").read_text(encoding="utf-8")
+    example = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "example.toml"
+    path.write_text(example, encoding="utf-8")
+    template = load_spec(path)
+    assert template.cells and any(i.severity == "warning" for i in template.identities)

@@ -11,6 +11,7 @@ import hashlib
 from datetime import datetime, timezone
 from pathlib import Path
 
+from xltool import summary
 from xltool.findings import Finding
 from xltool.identify import identify
 from xltool.identities import confirm
@@ -41,8 +42,12 @@ def check_file(path: Path) -> FileReport:
             return FileReport(path, (found.problem,), found.origin, size=size, sha256=sha256, checked_at=checked_at)
         structure = compare(book, found.layout, found.origin.role)
         values = evaluate_values(book, found.layout, structure)
-        findings = (*structure.findings, *values.findings, *confirm(found.layout, values, structure))
-        return FileReport(path, findings, found.origin, values.numbers, size, sha256, checked_at)
+        findings = [*structure.findings, *values.findings, *confirm(found.layout, values, structure)]
+        summed: tuple[tuple[str, str], ...] = ()
+        if found.origin.role == "summary" and not findings:
+            findings = summary.verify(book, found.layout, found.origin.members, values.numbers)
+            summed = summary.summed_files(book)
+        return FileReport(path, tuple(findings), found.origin, values.numbers, size, sha256, checked_at, summed)
     except ReadError as exc:
         finding = Finding(exc.code, reason=exc.reason, detail=exc.params)
     except Exception as exc:  # a bug in xltool: say so, never blame the file

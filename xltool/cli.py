@@ -12,6 +12,7 @@ import click
 
 from xltool import __version__
 from xltool.errors import XltoolError
+from xltool.files import shown
 from xltool.generate import generate_roster, generate_workbook
 from xltool.roster import Agency, load_roster
 from xltool.spec import shipped
@@ -70,14 +71,14 @@ def generate(fmt: str, year: int, agency: str | None, code: str, roster: Path | 
         raise click.UsageError("give either --agency NAME or --roster FILE")
     if roster is not None:
         if output.exists() and not output.is_dir():
-            raise click.UsageError(f"{output} is a file; with --roster, -o names a folder")
+            raise click.UsageError(f"{shown(output)} is a file; with --roster, -o names a folder")
         paths = generate_roster(output, fmt, year, load_roster(roster), password=password, overwrite=force)
-        click.echo(f"已生成 {len(paths)} 个工作簿：{output}")
+        click.echo(f"已生成 {len(paths)} 个工作簿：{shown(output)}")
     else:
         if output.is_dir():
-            raise click.UsageError(f"{output} is a folder; with --agency, -o names an .xlsx file")
+            raise click.UsageError(f"{shown(output)} is a folder; with --agency, -o names an .xlsx file")
         generate_workbook(output, fmt, year, Agency(code or "", agency or ""), password=password, overwrite=force)
-        click.echo(f"已生成：{output}")
+        click.echo(f"已生成：{shown(output)}")
 
 
 @main.command()
@@ -89,7 +90,7 @@ def check(paths: tuple[Path, ...], as_json: bool, annotate_dir: Path | None) -> 
     """Check returned workbooks: exit 0 when all are valid, 1 when any is not."""
     from xltool.annotate import annotate
     from xltool.batch import check_many, find_workbooks
-    from xltool.files import output_folder, shown
+    from xltool.files import output_folder
     from xltool.render import render_json, render_text
     from xltool.results import Report
 
@@ -137,7 +138,7 @@ def merge(paths: tuple[Path, ...], output: Path, roster: Path | None, name: str,
     if as_json:
         click.echo(merging.result_json(result))
     else:
-        click.echo(f"汇总表已写入：{result.output}（{result.format}，{result.year} 年度，汇总 {len(result.accepted)} 个文件）")
+        click.echo(f"汇总表已写入：{shown(result.output)}（{result.format}，{result.year} 年度，汇总 {len(result.accepted)} 个文件）")
         click.echo(merging.status_text(result.entries))
     raise SystemExit(0 if result.complete else 1)
 
@@ -151,7 +152,7 @@ def export(paths: tuple[Path, ...], form: str, output: Path | None) -> None:
     """Export every data point of the workbooks as a long table."""
     from xltool import export as exporting
     from xltool.batch import check_many, find_workbooks
-    from xltool.files import atomic_write, refuse_unsafe_output, shown
+    from xltool.files import atomic_write, refuse_unsafe_output
 
     files = find_workbooks(paths)
     if not files:
@@ -161,10 +162,11 @@ def export(paths: tuple[Path, ...], form: str, output: Path | None) -> None:
     reports = list(check_many(files))
     for r in reports:
         if not r.format:
-            click.echo(f"跳过 {shown(r.path.name)}：{r.findings[0].message}", err=True)
+            click.echo(f"跳过 {r.name}：{r.findings[0].message}", err=True)
     table = exporting.rows(reports)
     text = exporting.to_csv(table) if form == "csv" else exporting.to_json(table)
     if output is None:
         click.echo(text, nl=False)
     else:
         atomic_write(output, text.encode("utf-8"))
+

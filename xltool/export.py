@@ -22,7 +22,7 @@ def rows(reports: Iterable[FileReport]) -> Iterator[dict]:
         if not report.format:
             continue
         for code, cell in load_format(report.format).cells.items():
-            yield {"file": report.path.name, "agency_code": report.agency_code, "agency_name": report.agency_name,
+            yield {"file": report.name, "agency_code": report.agency_code, "agency_name": report.agency_name,
                    "role": report.role, "format": report.format, "year": report.year, "valid": report.valid,
                    "code": code, "table": cell.table, "row": cell.row_label, "column": cell.column_label,
                    "value": plain_number(report.values.get(code))}

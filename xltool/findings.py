@@ -168,6 +168,14 @@ CATALOGUE: dict[str, Kind] = {k.code: k for k in (
          "单位 {name} 另有更新的文件 {file}，本文件未汇总。"),
     Kind("included-in-summary", "warning", "已包含在汇总表中",
          "单位 {name} 的数据已包含在汇总表 {file} 中，本文件未重复汇总。"),
+    Kind("summary-unverified", "error", "汇总表经核对不成立",
+         "汇总表的内容经核对不成立：{reason}。该汇总表不予采纳，其中各单位以自己报送的文件为准；请用 xltool merge 重新汇总。",
+         reasons={
+             "no-detail": "没有可核对的“汇总明细”工作表",
+             "members-differ": "元数据所列单位（{actual}）与“汇总明细”所列单位（{expected}）不一致，重复列出的单位：{twice}",
+             "sum-differs": "{sheet}!{cell}{where}为 {actual}，而“汇总明细”各行之和为 {expected}",
+             "stale": "其中单位 {name} 的数据不是来自本次报送的文件 {file}（汇总表记录的是该单位的另一份文件）",
+         }),
     Kind("not-on-roster", "error", "不在名单中",
          "单位代码 {name} 不在本次汇总的名单中，未汇总。请核对单位代码，或把该单位加入名单。"),
     # The numbers do not add up.

@@ -10,12 +10,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import multiprocessing
 import os
 import re
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -27,8 +25,9 @@ import xlsxwriter
 from xltool import __version__
 from xltool.errors import UsageError
 from xltool.files import atomic_write, safe_filename
+from xltool.pool import PARALLEL_FROM, process_pool
 from xltool.addresses import address, col_letter
-from xltool.layout import DEFAULT_WIDTH, META_SHEET, Layout, layout_for, text_lines
+from xltool.layout import META_SHEET, ExtraSheet, Layout, layout_for, text_lines, text_value
 from xltool.roster import Agency
 
 DEFAULT_PASSWORD = "xltool"
@@ -57,31 +56,20 @@ class Metadata:
         return [(k, str(v)) for k, v in self.__dict__.items()]
 
 
-@dataclass
-class ExtraSheet:
-    """A plain table sheet (summaries: status, details, provenance). Every value is written as data.
-
-    ``rows`` is iterated once, while the file is written, so a generator keeps a large table out of memory:
-    its rows are streamed into the sheet's XML instead of being held by xlsxwriter.
-    """
-
-    name: str
-    header: Sequence[str]
-    rows: Iterable[Sequence[object]]
-    count: int  # number of rows
-    widths: Sequence[float] = ()  # of the first columns; the others keep the default width
-
-    def width(self, col: int) -> float:
-        return self.widths[col] if col < len(self.widths) else DEFAULT_WIDTH
-
-
-def default_timestamp() -> str:
-    """``SOURCE_DATE_EPOCH`` when set, else today (UTC): reruns on the same day give the same bytes."""
+def default_timestamp(inputs_time: float | None = None) -> str:
+    """``SOURCE_DATE_EPOCH`` when set; else ``inputs_time`` (the newest input's own time) when given; else today
+    (UTC). The same inputs give the same bytes."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     if epoch and epoch.isdigit():
         moment = datetime.fromtimestamp(int(epoch), tz=timezone.utc)
+    elif inputs_time is not None:
+        moment = datetime.fromtimestamp(int(inputs_time), tz=timezone.utc)
     else:
         moment = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    return utc_text(moment)
+
+
+def utc_text(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -118,9 +106,9 @@ def generate_roster(out_dir: Path, fmt: str, year: int, agencies: Iterable[Agenc
         raise UsageError("two roster rows give the same file name: " + next(n for n in names if names.count(n) > 1))
     out_dir.mkdir(parents=True, exist_ok=True)
     workers = os.cpu_count() or 1
-    if len(jobs) < 16 or workers < 2:
+    if len(jobs) < PARALLEL_FROM or workers < 2:
         return [_generate_job(job) for job in jobs]
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+    with process_pool(workers) as pool:
         return list(pool.map(_generate_job, jobs, chunksize=16))
 
 
@@ -192,7 +180,7 @@ class _Writer:
         for row, height in sheet.heights.items():
             ws.set_row(row, height)
         for text in sheet.texts:
-            value = self.meta_value(text.source) if text.source else text.value
+            value = text_value(text, dict(self.meta.items()), self.layout.template)
             fmt = self.formats[text.role]
             if text.merged:
                 ws.merge_range(text.row, text.col, text.last_row, text.last_col, "", fmt)
@@ -238,9 +226,6 @@ class _Writer:
             "error_title": "输入有误", "error_message": t.alert, "error_type": "stop",
         })
 
-    def meta_value(self, key: str) -> str:
-        return str(getattr(self.meta, key))
-
     def extra(self, sheet: ExtraSheet) -> None:
         """The sheet's frame (widths, header, filter, protection); its rows are spliced in by :func:`_harden`."""
         ws = self.book.add_worksheet(sheet.name)
@@ -251,6 +236,9 @@ class _Writer:
         ws.set_row(0, 15 * max((text_lines(h, sheet.width(c)) for c, h in enumerate(sheet.header)), default=1))
         ws.freeze_panes(1, 0)
         self.page_setup(ws, (0, 0))
+        if sheet.repeat_columns:
+            ws.fit_to_pages(0, 0)
+            ws.repeat_columns(0, sheet.repeat_columns - 1)
         ws.autofilter(0, 0, max(sheet.count, 1), len(sheet.header) - 1)
         ws.protect("", {"autofilter": True, "sort": True})
         self.splices[f"xl/worksheets/sheet{len(self.book.worksheets())}.xml"] = sheet

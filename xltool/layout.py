@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from math import ceil
 
@@ -23,7 +24,8 @@ DEFAULT_WIDTH = 8.43  # a column's width in characters when none is set (Excel's
 
 @dataclass(frozen=True)
 class Text:
-    """A constant cell: a label, heading or note. ``source`` names a metadata key that fills it."""
+    """A constant cell: a label, heading or note. ``source`` names a metadata key that fills it; a text that
+    ``fills`` is a template over :func:`summary_values` (a summary's cover)."""
 
     row: int
     col: int
@@ -32,6 +34,7 @@ class Text:
     last_row: int
     last_col: int
     source: str | None = None
+    fills: bool = False
 
     @property
     def merged(self) -> bool:
@@ -77,6 +80,25 @@ class SheetLayout:
 
 
 @dataclass
+class ExtraSheet:
+    """A plain table sheet (summaries: status, details, provenance). Every value is written as data.
+
+    ``rows`` is iterated once, while the file is written, so a generator keeps a large table out of memory:
+    its rows are streamed into the sheet's XML instead of being held by xlsxwriter.
+    """
+
+    name: str
+    header: Sequence[str]
+    rows: Iterable[Sequence[object]]
+    count: int  # number of rows
+    widths: Sequence[float] = ()  # of the first columns; the others keep the default width
+    repeat_columns: int = 0  # a wide data sheet: its first columns are printed on every page, not shrunk to one
+
+    def width(self, col: int) -> float:
+        return self.widths[col] if col < len(self.widths) else DEFAULT_WIDTH
+
+
+@dataclass
 class Layout:
     template: Template
     sheets: list[SheetLayout]
@@ -116,12 +138,26 @@ def _fit_height(sheet: SheetLayout, text: Text) -> None:
 
 
 @cache
-def layout_for(format_name: str) -> Layout:
-    """The layout of a shipped format, built once per process."""
-    return build_layout(load_format(format_name))
+def layout_for(format_name: str, role: str = "agency") -> Layout:
+    """The layout of a shipped format for an agency's workbook or a summary, built once per process."""
+    return build_layout(load_format(format_name), role)
 
 
-def build_layout(template: Template) -> Layout:
+def text_value(text: Text, meta: Mapping[str, str], template: Template) -> str:
+    """What a text cell holds in a workbook with this metadata."""
+    if text.fills:
+        return text.value.format(**summary_values(meta, template))
+    return meta.get(text.source, "") if text.source else text.value
+
+
+def summary_values(meta: Mapping[str, str], template: Template) -> dict[str, object]:
+    """What a summary's cover may say of it: {name}, {code}, {count}, {format_name}, {year}, {generator}."""
+    return {"name": meta.get("agency_name", ""), "code": meta.get("agency_code") or template.cover.summary_no_code,
+            "count": len([m for m in meta.get("members", "").split(",") if m]), "format_name": template.name,
+            "year": meta.get("year", ""), "generator": meta.get("generator", "")}
+
+
+def build_layout(template: Template, role: str = "agency") -> Layout:
     positions: dict[str, tuple[str, int, int]] = {}
     tables = []
     for table in template.tables:
@@ -132,12 +168,14 @@ def build_layout(template: Template) -> Layout:
             _matrix(sheet, table, template, positions)
         tables.append(sheet)
     _totals(template, positions, {s.name: s for s in tables})
-    sheets = [_cover(template), *tables, _checks(template, positions, {s.name: s for s in tables})]
+    checks = _checks(template, positions, {s.name: s for s in tables})
+    sheets = [_cover(template, role), *tables, checks]
     for sheet in sheets:
         for text in sheet.texts:
             if text.role in ("label", "header", "corner", "caption", "instruction"):
                 _fit_height(sheet, text)
-    return Layout(template, sheets, positions, _fingerprint(template, sheets))
+    agency = sheets if role == "agency" else [_cover(template, "agency"), *tables, checks]
+    return Layout(template, sheets, positions, _fingerprint(template, agency))
 
 
 def _heading(sheet: SheetLayout, text: str, width: int) -> None:
@@ -145,25 +183,31 @@ def _heading(sheet: SheetLayout, text: str, width: int) -> None:
     sheet.heights[0] = 24
 
 
-def _cover(template: Template) -> SheetLayout:
+def _cover(template: Template, role: str) -> SheetLayout:
+    """The cover: who fills it in and how, for an agency; what it is, for a summary (no clerk's fields)."""
     cover = template.cover
+    summary = role == "summary"
     sheet = SheetLayout(cover.sheet, widths={0: 16, 1: 30, 2: 30, 3: 30})
     _heading(sheet, cover.heading, 4)
     row = TABLE_TOP
     for f in cover.fields:
+        if f.source is None and summary:
+            continue
         sheet.texts.append(Text(row, 0, f.label, "field", row, 0))
-        if f.source:
-            constant = f.source == "basis"
-            sheet.texts.append(Text(row, 1, template.basis if constant else "", "value", row, 3,
-                                    source=None if constant else f.source))
+        if f.source == "basis":
+            sheet.texts.append(Text(row, 1, template.basis, "value", row, 3))
+        elif f.source == "agency_code" and summary:
+            sheet.texts.append(Text(row, 1, "{code}", "value", row, 3, fills=True))
+        elif f.source:
+            sheet.texts.append(Text(row, 1, "", "value", row, 3, source=f.source))
         else:
             sheet.inputs.append(Input(row, 1, None, None))
         row += 1
     row += 1
-    sheet.texts.append(Text(row, 0, "填报说明", "caption", row, 3))
-    for line in cover.instructions:
+    sheet.texts.append(Text(row, 0, cover.summary_caption if summary else cover.caption, "caption", row, 3))
+    for line in cover.summary_instructions if summary else cover.instructions:
         row += 1
-        sheet.texts.append(Text(row, 0, line, "instruction", row, 3))
+        sheet.texts.append(Text(row, 0, line, "instruction", row, 3, fills=summary))
     return sheet
 
 
@@ -285,19 +329,20 @@ def _checks(template: Template, positions: dict, tables: dict[str, SheetLayout])
     return sheet
 
 
-_FINGERPRINTED_TYPE_KEYS = ("name", "whole", "min", "decimals", "unit", "prompt", "alert")
-
-
 def _fingerprint(template: Template, sheets: list[SheetLayout]) -> str:
-    """A hash of everything the template puts in a workbook: labels, positions, formulas, types."""
+    """A hash of what decides whether a workbook is correct: labels and where they stand, data point codes and
+    positions, formulas, cell types and their validation. Widths, heights, colours, print settings and the
+    wording of prompts are not in it: a cosmetic change of the template keeps the workbooks sent out valid."""
+    def cell_type(t: CellType | None) -> list | None:
+        return None if t is None else [t.name, t.whole, t.min, t.decimals, t.unit]
+
     payload = {
         "format": template.format,
         "version": template.version,
-        "sheets": [asdict(s) for s in sheets],
+        "sheets": [{"name": s.name,
+                    "texts": [[t.row, t.col, t.value, t.last_row, t.last_col, t.source] for t in s.texts],
+                    "formulas": [[f.row, f.col, f.formula, f.code] for f in s.formulas],
+                    "inputs": [[i.row, i.col, i.code, cell_type(i.type)] for i in s.inputs]} for s in sheets],
     }
-    for sheet in payload["sheets"]:  # a cell type is hashed with the keys of template version 1 only
-        for cell in sheet["inputs"]:
-            if cell["type"] is not None:
-                cell["type"] = {k: cell["type"][k] for k in _FINGERPRINTED_TYPE_KEYS}
     blob = json.dumps(payload, ensure_ascii=False, sort_keys=True, default=str).encode("utf-8")
     return "sha256:" + hashlib.sha256(blob).hexdigest()

@@ -13,6 +13,7 @@ import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,13 +21,13 @@ from xltool.batch import check_many, find_workbooks
 from xltool.errors import UsageError
 from xltool.files import atomic_write, refuse_unsafe_output, shown
 from xltool.findings import Finding
-from xltool.generate import ExtraSheet, Metadata, default_timestamp, workbook_bytes
-from xltool.layout import SUMMARY_SHEETS, Layout, layout_for
+from xltool.generate import Metadata, default_timestamp, utc_text, workbook_bytes
+from xltool import summary
+from xltool.layout import Layout, layout_for
 from xltool.results import FileReport
 from xltool.roster import Agency
 from xltool.spec import load_format, shipped
 
-STATUS_SHEET, DETAIL_SHEET, SOURCE_SHEET = SUMMARY_SHEETS
 ACCEPTED, ACCEPTED_WARN, REJECTED, MISSING, SKIPPED = "已采纳", "已采纳（有警告）", "退回", "未报送", "未汇总"
 
 
@@ -91,9 +92,10 @@ def merge(paths: Iterable[Path], output: Path, *, roster: Sequence[Agency] | Non
         raise UsageError("nothing to merge: no workbooks given")
     reports = list(check_many(files, workers=workers))
     fmt_key, year = _summary_kind(reports, fmt, year)
-    layout = layout_for(fmt_key)
+    layout = layout_for(fmt_key, "summary")
     decisions = _Decisions(reports)
     _reject_odd_kinds(reports, fmt_key, year, decisions)
+    _refuse_stale_summaries(reports, decisions)
     accepted = _choose(reports, prefer, decisions)
     accepted = _apply_roster(accepted, reports, roster, decisions)
     entries = _entries(reports, accepted, roster, decisions)
@@ -102,8 +104,9 @@ def merge(paths: Iterable[Path], output: Path, *, roster: Sequence[Agency] | Non
     sums = sum_values(layout, accepted)
     members = sorted({m for r in accepted for m in (r.members if r.role == "summary" else [r.agency_code or ""])} - {""})
     meta = Metadata(layout.template.format, layout.template.version, year, code, name, role="summary",
-                    generated_at=default_timestamp(), fingerprint=layout.fingerprint, members=",".join(members))
-    extra = [_status_sheet(entries), _detail_sheet(layout, accepted), _source_sheet(reports, accepted, decisions)]
+                    generated_at=default_timestamp(max(_mtime(r.path) for r in accepted)), fingerprint=layout.fingerprint, members=",".join(members))
+    extra = [summary.status_sheet(_status_rows(entries)), summary.detail_sheet(layout, [_member(r) for r in accepted]),
+             summary.source_sheet(_source_rows(reports, accepted, decisions))]
     data = workbook_bytes(layout, meta, values=sums, extra=extra, password=password)
     write_summary(output, data)
     return MergeResult(output, fmt_key, year, entries, reports, accepted)
@@ -157,7 +160,7 @@ def _summary_kind(reports: list[FileReport], fmt: str | None, year: int | None) 
                          + (f" of {fmt}" if fmt else "") + (f" for {year}" if year else ""))
     ranked = kinds.most_common()
     if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
-        odd = ", ".join(f"{r.path.name} ({r.format} {r.year})" for r in reports if (r.format, r.year) in dict(ranked))
+        odd = ", ".join(f"{r.name} ({r.format} {r.year})" for r in reports if (r.format, r.year) in dict(ranked))
         raise UsageError(f"files of different formats or years, none in the majority: {odd}; "
                          "choose one with --format and --year")
     return ranked[0][0]
@@ -174,6 +177,20 @@ def _reject_odd_kinds(reports: list[FileReport], fmt: str, year: int, decisions:
             decisions.add(r, Finding("wrong-format", expected=_kind_name(fmt, year), actual=_kind_name(r.format, r.year)))
 
 
+def _refuse_stale_summaries(reports: list[FileReport], decisions: _Decisions) -> None:
+    """A summary that summed another file of an agency than the one that agency sent now is refused: the
+    agency's own file (and every other agency's) is merged instead."""
+    own = {r.agency_code: r for r in reports if r.role == "agency" and r.agency_code and r.sha256}
+    for s in reports:
+        if s.role != "summary" or not decisions.valid(s):
+            continue
+        for code, sha in s.summed:
+            if code in own and own[code].sha256 != sha:
+                decisions.add(s, Finding("summary-unverified", reason="stale", name=code,
+                                         detail={"file": own[code].name}))
+                break
+
+
 def _choose(reports: list[FileReport], prefer: str | None, decisions: _Decisions) -> list[FileReport]:
     """The valid reports to sum: one per agency, no agency counted twice."""
     valid = [r for r in reports if decisions.valid(r)]
@@ -181,7 +198,7 @@ def _choose(reports: list[FileReport], prefer: str | None, decisions: _Decisions
     unique = []
     for r in valid:  # the very same file twice: keep the first copy silently, note the second
         if r.sha256 in by_sha:
-            decisions.add(r, Finding("superseded", name=r.agency_code, detail={"file": by_sha[r.sha256].path.name}))
+            decisions.add(r, Finding("superseded", name=r.agency_code, detail={"file": by_sha[r.sha256].name}))
             continue
         by_sha[r.sha256 or str(r.path)] = r
         unique.append(r)
@@ -191,12 +208,12 @@ def _choose(reports: list[FileReport], prefer: str | None, decisions: _Decisions
     for r in unique:
         if r.role == "agency" and r.agency_code in covered:
             decisions.add(r, Finding("included-in-summary", name=r.agency_code,
-                                     detail={"file": covered[r.agency_code].path.name}))
+                                     detail={"file": covered[r.agency_code].name}))
         else:
             chosen.append(r)
     groups: dict[str, list[FileReport]] = defaultdict(list)
     for r in chosen:
-        for key in (r.members if r.role == "summary" else [r.agency_code or r.path.name]):
+        for key in (r.members if r.role == "summary" else [r.agency_code or r.name]):
             groups[key].append(r)
     losers: set[int] = set()
     for key, group in groups.items():
@@ -207,14 +224,19 @@ def _choose(reports: list[FileReport], prefer: str | None, decisions: _Decisions
             for r in group:
                 if r is not winner and id(r) not in losers:
                     losers.add(id(r))
-                    decisions.add(r, Finding("superseded", name=key, detail={"file": winner.path.name}))
+                    decisions.add(r, Finding("superseded", name=key, detail={"file": winner.name}))
         else:
-            names = "、".join(r.path.name for r in group)
+            names = "、".join(r.name for r in group)
             for r in group:
                 if id(r) not in losers:
                     losers.add(id(r))
                     decisions.add(r, Finding("duplicate-agency", name=key, detail={"files": names}))
     return [r for r in chosen if id(r) not in losers]
+
+
+def _modified(path: Path) -> str:
+    """The file's own time: what the summary records of it, so that the same files give the same summary."""
+    return utc_text(datetime.fromtimestamp(int(_mtime(path)), tz=timezone.utc))
 
 
 def _mtime(path: Path) -> float:
@@ -263,7 +285,7 @@ def _entries(reports: list[FileReport], accepted: list[FileReport], roster: Sequ
             continue
         for r in sorted(files, key=lambda r: id(r) not in accepted_ids):
             listed.add(id(r))
-            via = f"经汇总表 {r.path.name}" if r.role == "summary" and r.agency_code != agency.code else ""
+            via = f"经汇总表 {r.name}" if r.role == "summary" and r.agency_code != agency.code else ""
             entries.append(Entry(agency.code, agency.name, decisions.status(r, accepted_ids), r, via,
                                  decisions.findings(r)))
     for r in reports:
@@ -288,31 +310,24 @@ def _problems(findings: Sequence[Finding], limit: int = 3) -> str:
     return "\n".join(shown) + (f"\n……另有 {more} 项" if more > 0 else "")
 
 
-def _status_sheet(entries: list[Entry]) -> ExtraSheet:
+def _status_rows(entries: list[Entry]) -> list[list[object]]:
     rows = []
     for i, e in enumerate(entries, start=1):
-        r = e.report
         errors = sum(f.severity == "error" for f in e.findings)
         rows.append([i, e.code, e.name, e.status, errors, len(e.findings) - errors,
-                     (e.note + "\n" if e.note else "") + _problems(e.findings), r.path.name if r else ""])
-    return ExtraSheet(STATUS_SHEET, ["序号", "单位代码", "单位名称", "状态", "错误数", "警告数", "主要问题", "文件"], rows,
-                      len(rows), widths=(6, 10, 26, 16, 7, 7, 80, 34))
+                     (e.note + "\n" if e.note else "") + _problems(e.findings), e.report.name if e.report else ""])
+    return rows
 
 
-def _detail_sheet(layout: Layout, accepted: list[FileReport]) -> ExtraSheet:
-    cells = layout.template.cells
-    header = ["单位代码", "单位名称", "角色", *(f"{c.code}\n{c.row_label}／{c.column_label}" for c in cells.values())]
-    rows = ([r.agency_code or "", r.agency_name or "", "汇总" if r.role == "summary" else "单位",
-             *(r.values.get(code) for code in cells)] for r in accepted)
-    return ExtraSheet(DETAIL_SHEET, header, rows, len(accepted), widths=(12, 28, 8, *([16] * len(cells))))
+def _member(r: FileReport) -> summary.Member:
+    members = r.members if r.role == "summary" else (r.agency_code or "",)
+    return summary.Member(r.agency_code or "", r.agency_name or "", r.role or "", members, r.values)
 
 
-def _source_sheet(reports: list[FileReport], accepted: list[FileReport], decisions: _Decisions) -> ExtraSheet:
+def _source_rows(reports: list[FileReport], accepted: list[FileReport], decisions: _Decisions) -> list[list[object]]:
     accepted_ids = {id(r) for r in accepted}
-    rows = [[r.path.name, r.size, r.sha256 or "", r.format or "", r.year, r.agency_code or "", r.agency_name or "",
-             r.role or "", r.checked_at, decisions.status(r, accepted_ids)] for r in reports]
-    return ExtraSheet(SOURCE_SHEET, ["文件名", "大小（字节）", "SHA-256", "格式", "年度", "单位代码", "单位名称", "角色",
-                                     "审核时间", "结论"], rows, len(rows), widths=(36, 12, 66, 22, 8, 12, 28, 8, 22, 16))
+    return [[r.name, r.size, r.sha256 or "", r.format or "", r.year, r.agency_code or "", r.agency_name or "",
+             r.role or "", _modified(r.path), decisions.status(r, accepted_ids)] for r in reports]
 
 
 def _pad(text: str, width: int) -> str:
@@ -327,7 +342,7 @@ def status_text(entries: list[Entry]) -> str:
     for e in entries:
         line = f"{_pad(e.status, 16)} {_pad(e.code, 10)} {e.name}"
         if e.report is not None:
-            line += f"  [{e.report.path.name}]"
+            line += f"  [{e.report.name}]"
         if e.note:
             line += f"  {e.note}"
         lines.append(line)
@@ -342,9 +357,9 @@ def result_json(result: MergeResult) -> str:
     import json
 
     return json.dumps({
-        "output": str(result.output), "format": result.format, "year": result.year, "complete": result.complete,
+        "output": shown(result.output), "format": result.format, "year": result.year, "complete": result.complete,
         "agencies": [{"code": e.code, "name": e.name, "status": e.status,
-                      "file": str(e.report.path) if e.report else None,
+                      "file": shown(e.report.path) if e.report else None,
                       "findings": [f.to_dict() for f in e.findings]}
                      for e in result.entries],
     }, ensure_ascii=False, indent=2)

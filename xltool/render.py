@@ -28,7 +28,7 @@ def file_heading(report: FileReport) -> str:
     else:
         verdict = f"不通过：{len(report.errors)} 个错误" + (f"，{len(report.warnings)} 个警告" if report.warnings else "")
     mark = "✓" if report.valid else "✗"
-    return f"{mark} {report.path.name}  {who}  {what}  {verdict}"
+    return f"{mark} {report.name}  {who}  {what}  {verdict}"
 
 
 def finding_line(f) -> str:

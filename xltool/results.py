@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from xltool.files import shown
 from xltool.findings import Finding
 from xltool.spec import load_format
 
@@ -76,6 +77,7 @@ class FileReport:
     size: int | None = None
     sha256: str | None = None
     checked_at: str = ""
+    summed: tuple[tuple[str, str], ...] = ()  # a summary: (agency code, sha256) of each agency file it summed
 
     # what the file says of itself
     format = property(lambda self: self.origin.format)
@@ -84,6 +86,11 @@ class FileReport:
     agency_name = property(lambda self: self.origin.agency_name)
     role = property(lambda self: self.origin.role)
     members = property(lambda self: self.origin.members)
+
+    @property
+    def name(self) -> str:
+        """The file's name as a person can read it (bytes that are not UTF-8 shown as replacement characters)."""
+        return shown(self.path.name)
 
     @property
     def valid(self) -> bool:
@@ -98,7 +105,7 @@ class FileReport:
         return [f for f in self.findings if f.severity == "warning"]
 
     def to_dict(self) -> dict:
-        return {"path": str(self.path), "valid": self.valid, "format": self.format, "year": self.year,
+        return {"path": shown(self.path), "valid": self.valid, "format": self.format, "year": self.year,
                 "agency": {"code": self.agency_code, "name": self.agency_name}, "role": self.role,
                 "findings": [f.to_dict() for f in self.findings]}
 

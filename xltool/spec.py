@@ -124,10 +124,16 @@ class CoverField:
 
 @dataclass(frozen=True)
 class Cover:
+    """The cover sheet: for an agency, its fields and filling instructions; for a summary, what it is."""
+
     sheet: str
     heading: str
     fields: tuple[CoverField, ...]
+    caption: str
     instructions: tuple[str, ...]
+    summary_caption: str
+    summary_instructions: tuple[str, ...]  # templates over {name}, {code}, {count}, {format_name}, {year}, {generator}
+    summary_no_code: str  # what a summary's cover shows as its code when it was given none
 
 
 @dataclass(frozen=True)

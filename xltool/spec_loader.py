@@ -166,7 +166,8 @@ class _Builder:
         return self.types[name]
 
     def cover(self, obj: object) -> Cover:
-        c = self.section(obj, "cover", ("sheet", "heading", "fields", "instructions"))
+        c = self.section(obj, "cover", ("sheet", "heading", "fields", "caption", "instructions", "summary_caption",
+                                        "summary_instructions", "summary_no_code"))
         fields = []
         for i, f in enumerate(c.tables("fields")):
             f = self.section(f, f"cover.fields[{i}]", ("label",), ("from", "input"))
@@ -176,7 +177,15 @@ class _Builder:
             if (source is None) == (not f.flag("input", False)):
                 raise self.fail(f.where, "give exactly one of 'from' and 'input = true'")
             fields.append(CoverField(f.text("label"), source))
-        return Cover(c.text("sheet"), c.text("heading"), tuple(fields), c.texts("instructions"))
+        summary_lines = c.texts("summary_instructions")
+        for line in summary_lines:
+            try:
+                line.format(name="", code="", count=0, format_name="", year="", generator="")
+            except (KeyError, IndexError, ValueError):
+                raise self.fail("cover", "summary_instructions may use only {name}, {code}, {count}, {format_name}, "
+                                         "{year} and {generator}") from None
+        return Cover(c.text("sheet"), c.text("heading"), tuple(fields), c.text("caption"), c.texts("instructions"),
+                     c.text("summary_caption"), summary_lines, c.text("summary_no_code"))
 
     def checks(self, obj: object) -> Checks:
         c = self.section(obj, "checks", ("sheet", "heading", "columns", "passed", "failed", "summary"))

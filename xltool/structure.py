@@ -16,7 +16,7 @@ from xltool.addresses import address
 from xltool.annotate import RESULT_SHEET, is_own_result_sheet
 from xltool.evaluate import EvaluationError, parse_reference
 from xltool.findings import Finding
-from xltool.layout import META_SHEET, SUMMARY_SHEETS, Layout, SheetLayout
+from xltool.layout import META_SHEET, SUMMARY_SHEETS, Layout, SheetLayout, text_value
 from xltool.workbook_data import WorkbookData
 
 
@@ -164,7 +164,7 @@ class _Comparison:
         actual = self.sheets[expected.name]
         meta = self.book.meta
         for text in expected.texts:
-            want = meta.get(text.source, "") if text.source else text.value
+            want = text_value(text, meta, self.template)
             got = actual.cells.get((text.row, text.col))
             value = "" if got is None or got.value is None else got.value
             if got is not None and got.formula:

@@ -1,0 +1,40 @@
+"""Process pools that work wherever xltool runs: ``fork`` where the system has it (fast to start), ``spawn``
+elsewhere (Windows). ``XLTOOL_START_METHOD`` forces one (the tests run the pools under ``spawn`` too)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+START_METHOD_ENV = "XLTOOL_START_METHOD"
+PARALLEL_FROM = 16  # jobs; below this a process pool costs more than it saves
+
+
+def start_method() -> str:
+    forced = os.environ.get(START_METHOD_ENV)
+    if forced:
+        return forced
+    return "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+
+
+def process_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool whose workers end when the process that started them is gone."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(start_method()),
+                               initializer=_end_with, initargs=(os.getpid(),))
+
+
+def _end_with(parent: int) -> None:
+    """Make a pool worker end when the process that started it is gone.
+
+    A process killed outright (``kill -9``, the out-of-memory killer) cannot stop its workers; they
+    would wait for work for ever. A thread in each worker watches its parent and ends the worker.
+    """
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.1)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="xltool-parent-watch", daemon=True).start()
