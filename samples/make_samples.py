@@ -44,12 +44,12 @@ def returned(out: Path) -> list[Path]:
         if agency.code == WRONG_FORMAT:
             generate_workbook(path, "2019", 2020, agency)
             values = random_values(layout_for("2019").template, random.Random(number))
+            values.update({c: 0 for c in values if c.startswith("T2_RULES_")})  # a district's agencies make no 规章
             paths.append(type_into(path, "2019", values))
             continue
         generate_workbook(path, "2021", YEAR, agency)
         values = random_values(template, random.Random(number))
-        if agency.name.endswith(("镇人民政府", "街道办事处")):
-            values.update({c: 0 for c in values if c.startswith("T2_RULES_")})  # towns make no 规章
+        values.update({c: 0 for c in values if c.startswith("T2_RULES_")})  # a district's agencies make no 规章
         if agency.code == BROKEN_H3:
             values["T3_FORWARD_NATURAL"] += 3
         if agency.code == TYPED_OVER:

@@ -14,7 +14,7 @@ from xltool.findings import CATALOGUE
 from xltool.spec import shipped
 
 ROOT = Path(__file__).resolve().parents[1]
-SEVERITY = {"error": "error（退回）", "warning": "warning（不阻止汇总）"}
+SEVERITY = {"error": "error（退回）", "warning": "warning（不阻止汇总；软规则需书面说明）", "info": "info（提示）"}
 
 
 def codes_table() -> str:

@@ -32,7 +32,8 @@ def random_values(template: Template, rng: random.Random, *, high: int = 30) -> 
         else:
             values[code] = rng.randint(0, high)
     for ident in template.identities:
-        _repair(template, ident, values)
+        if not ident.cross_year:  # a cross-year rule is about last year's figures: see last_year_for
+            _repair(template, ident, values)
     return values
 
 
@@ -54,7 +55,7 @@ def _repair(template: Template, ident: Identity, values: dict) -> None:
     all_values = totals(template, values)
     left = sum(all_values[c] for c in ident.left)
     right = sum(all_values[c] for c in ident.right)
-    if ident.relation == "=" and left == right or ident.relation == "<=" and left <= right:
+    if {"=": left == right, "<=": left <= right, ">=": left >= right}[ident.relation]:
         return
     anchor_on_right = ident.anchor in ident.right and template.cells[ident.anchor].is_input
     if anchor_on_right and left - (right - values[ident.anchor]) >= 0:
@@ -101,3 +102,51 @@ def _without_timestamps(data: bytes) -> bytes:
             info.date_time = (2025, 1, 1, 0, 0, 0)
             dst.writestr(info, part)
     return out.getvalue()
+
+
+def last_year_for(template: Template, values: dict[str, int | Decimal]) -> dict[str, int | Decimal]:
+    """Last year's figures that this year's ``values`` agree with, by the spec's cross-year rules: every
+    ``prev.`` reference gets a value such that each rule holds (e.g. last year's FORWARD = this year's CARRY)."""
+    this = totals(template, values)
+    last: dict[str, int | Decimal] = {}
+    for ident in template.identities:
+        if not ident.cross_year or ident.relation != "=":
+            continue
+        refs = [c for c in ident.right if c.startswith("prev.")]
+        known = sum(this[c] for c in ident.right if not c.startswith("prev.")) + sum(
+            last.get(c[5:], 0) for c in refs[1:])
+        target = refs[0][5:]
+        last[target] = sum(this[c] for c in ident.left) - known
+        for c in refs[1:]:
+            last.setdefault(c[5:], 0)
+    return last
+
+
+def next_year(template: Template, last: dict[str, int | Decimal], rng: random.Random,
+              last_template: Template | None = None) -> dict[str, int | Decimal]:
+    """A valid fill of the year after ``last`` that every cross-year rule of the spec agrees with: for each such
+    rule, its first input of this year on the left is set from last year's figures (上年结转 = 上年的结转下年度…)."""
+    values = random_values(template, rng)
+    before = totals(last_template or template, last)
+    for ident in template.identities:
+        if not ident.cross_year or ident.relation != "=":
+            continue
+        prev = [c[5:] for c in (*ident.left, *ident.right) if c.startswith("prev.")]
+        if any(c not in before for c in prev):
+            continue  # last year's format has no such cell
+        mine_left = [c for c in ident.left if not c.startswith("prev.")]
+        mine_right = [c for c in ident.right if not c.startswith("prev.")]
+        target = mine_left[0]
+        if not template.cells[target].is_input:
+            continue  # a total: it follows from the inputs set by the other instances
+        want = (sum(before[c[5:]] for c in ident.right if c.startswith("prev."))
+                - sum(before[c[5:]] for c in ident.left if c.startswith("prev."))
+                + sum(values[c] for c in mine_right) - sum(values[c] for c in mine_left[1:]))
+        if want < 0 and mine_right:
+            values[mine_right[0]] += -want
+            want = 0
+        values[target] = want
+    for ident in template.identities:  # this year's own rules, without touching what was just set
+        if not ident.cross_year:
+            _repair(template, ident, values)
+    return values

@@ -175,7 +175,7 @@ def test_metadata_sheet_is_very_hidden_with_its_keys(book, fmt):
     assert rows["agency_name"] == "某某局" and rows["agency_code"] == "T001" and rows["role"] == "agency"
     assert rows["fingerprint"] == layout_for(fmt).fingerprint
     assert [ws.title for ws in book.worksheets if ws.sheet_state == "visible"] == [
-        "封面", "主动公开", "依申请公开", "复议诉讼", "校验"]
+        "封面", "主动公开", "依申请公开", "复议诉讼", "校验", "说明"]
 
 
 def test_cover_carries_agency_and_year_locked_and_contact_fields_open(book, fmt):
@@ -191,8 +191,8 @@ def test_check_sheet_lists_every_identity_with_live_formulas(book, fmt):
     template = layout_for(fmt).template
     ws = book["校验"]
     rows = [r for r in ws.iter_rows(min_row=5, values_only=True) if r[0]]
-    assert [r[0] for r in rows] == [i.rule for i in template.identities]
-    assert {r[0] for r in rows} == ({"H1", "H2", "H3", "H4", "S5"} if fmt == "2019" else {"H1", "H2", "H3", "H4", "S3"})
+    assert [r[0] for r in rows] == [i.rule for i in template.identities if not i.cross_year]
+    assert {r[0] for r in rows} == ({"H1", "H2", "H3", "H4", "S5", "S4"} if fmt == "2019" else {"H1", "H2", "H3", "H4", "S3"})
     for r in rows:
         assert all(str(v).startswith("=") for v in r[2:6])
         assert '"不通过"' in r[5]
@@ -215,7 +215,7 @@ def test_page_setup_is_a4_landscape(book):
 
 def test_generate_roster_names_files_after_agencies(tmp_path):
     roster = tmp_path / "roster.csv"
-    roster.write_bytes("\ufeffcode,name,type\nA01,市教育局,department\nA02,某镇/街道:一*,town\n".encode("utf-8"))
+    roster.write_bytes("\ufeffcode,name,type\nA01,市教育局,部门\nA02,某镇/街道:一*,乡镇街道\n".encode("utf-8"))
     result = CliRunner().invoke(main, ["generate", "--format", "2021", "--year", "2024", "--roster", str(roster),
                                        "-o", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output

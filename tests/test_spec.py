@@ -17,7 +17,9 @@ def test_shipped_specs_expand_to_the_official_data_points():
         assert len(t.cells) == count
         h2 = [i for i in t.identities if i.rule == "H2"]
         assert len(h2) == 7 and all(len(i.right) == leaves for i in h2)
-        assert {i.rule for i in t.identities if i.severity == "warning"} == ({"S5"} if fmt == "2019" else {"S3"})
+        assert {i.rule for i in t.identities if i.severity == "warning"} == (
+            {"S5", "S1", "S4"} if fmt == "2019" else {"S3", "S1", "S2"})
+        assert {p.rule for p in t.plausibility} == {"S6", "S8", "S9"}
     t = load_format("2021")
     assert t.cells["T3_GRANTED_TOTAL"].total_of == tuple(
         f"T3_GRANTED_{c}" for c in ("NATURAL", "BUSINESS", "RESEARCH", "NONPROFIT", "LEGAL", "OTHERORG"))

@@ -76,7 +76,7 @@ def _mark_cells(book, report: FileReport) -> None:
 
     by_cell: dict[tuple[str, str], list] = defaultdict(list)
     for f in report.findings:
-        if f.sheet in book.sheetnames and f.cell:
+        if f.sheet in book.sheetnames and f.cell and f.severity in FILLS:
             by_cell[(f.sheet, f.cell)].append(f)
     for (sheet, cell), found in by_cell.items():
         target = book[sheet][cell]
@@ -133,7 +133,8 @@ def _result_sheet(book, report: FileReport) -> None:
         header.font = Font(bold=True)
         header.fill = PatternFill("solid", fgColor="D9E1F2")
     for i, f in enumerate(report.findings, start=_TOP + 2):
-        ws.cell(i, 2).fill = PatternFill("solid", fgColor=FILLS[f.severity])
+        if f.severity in FILLS:
+            ws.cell(i, 2).fill = PatternFill("solid", fgColor=FILLS[f.severity])
         if f.sheet in book.sheetnames and f.cell:
             link = ws.cell(i, 3)
             link.hyperlink = Hyperlink(ref=link.coordinate, location=f"'{f.sheet}'!{f.cell}")

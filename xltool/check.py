@@ -19,7 +19,7 @@ from xltool.package import ReadError, os_error, read_file
 from xltool.reader import read_workbook
 from xltool.results import FileReport, Origin
 from xltool.structure import compare
-from xltool.values import evaluate_values
+from xltool.values import evaluate_values, explanations
 
 
 def check_file(path: Path) -> FileReport:
@@ -47,7 +47,8 @@ def check_file(path: Path) -> FileReport:
         if found.origin.role == "summary" and not findings:
             findings = summary.verify(book, found.layout, found.origin.members, values.numbers)
             summed = summary.summed_files(book)
-        return FileReport(path, tuple(findings), found.origin, values.numbers, size, sha256, checked_at, summed)
+        return FileReport(path, tuple(findings), found.origin, values.numbers, size, sha256, checked_at, summed,
+                          explanations(book, found.layout))
     except ReadError as exc:
         finding = Finding(exc.code, reason=exc.reason, detail=exc.params)
     except Exception as exc:  # a bug in xltool: say so, never blame the file

@@ -12,8 +12,8 @@ import click
 
 from xltool import __version__
 from xltool.errors import XltoolError
+from xltool.findings import NOTES
 from xltool.files import shown
-from xltool.generate import generate_roster, generate_workbook
 from xltool.roster import Agency, load_roster
 from xltool.spec import shipped
 
@@ -58,9 +58,14 @@ def main() -> None:
               help="The .xlsx file (with --agency) or the folder (with --roster).")
 @click.option("--password", envvar="XLTOOL_PASSWORD", help="Sheet protection password (env XLTOOL_PASSWORD).")
 @click.option("--force", is_flag=True, help="Replace existing workbooks of the same name.")
+@click.option("--previous", multiple=True, type=click.Path(readable=False, path_type=Path),
+              help="Last year's figures (summary, workbooks, or an export CSV/JSON; repeatable): written into a "
+                   "locked 上年数据 sheet, carry-overs prefilled, cross-year checks live.")
 def generate(fmt: str, year: int, agency: str | None, code: str, roster: Path | None, output: Path,
-             password: str | None, force: bool) -> None:
+             password: str | None, force: bool, previous: tuple[Path, ...]) -> None:
     """Generate locked workbooks for agencies to fill in."""
+    from xltool.generate import generate_roster, generate_workbook
+    from xltool.previous import load_previous
     from xltool.spec import load_format
 
     template = load_format(fmt)
@@ -72,13 +77,25 @@ def generate(fmt: str, year: int, agency: str | None, code: str, roster: Path | 
     if roster is not None:
         if output.exists() and not output.is_dir():
             raise click.UsageError(f"{shown(output)} is a file; with --roster, -o names a folder")
-        paths = generate_roster(output, fmt, year, load_roster(roster), password=password, overwrite=force)
+    last_year = load_previous(previous) if previous else None
+    if last_year is not None:
+        for problem in last_year.problems:
+            click.echo(problem, err=True)
+    if roster is not None:
+        agencies = load_roster(roster)
+        paths = generate_roster(output, fmt, year, agencies, password=password, overwrite=force, previous=last_year)
         click.echo(f"已生成 {len(paths)} 个工作簿：{shown(output)}")
     else:
         if output.is_dir():
             raise click.UsageError(f"{shown(output)} is a folder; with --agency, -o names an .xlsx file")
-        generate_workbook(output, fmt, year, Agency(code or "", agency or ""), password=password, overwrite=force)
+        agencies = [Agency(code or "", agency or "")]
+        generate_workbook(output, fmt, year, agencies[0], password=password, overwrite=force,
+                          previous=last_year.by_code.get(agencies[0].code) if last_year else None)
         click.echo(f"已生成：{shown(output)}")
+    if last_year is not None:
+        missing = [a.code or a.name for a in agencies if a.code not in last_year.by_code]
+        click.echo(NOTES["generated-without-previous"].format(agencies="、".join(missing)) if missing
+                   else NOTES["generated-with-previous"])
 
 
 @main.command()
@@ -86,25 +103,50 @@ def generate(fmt: str, year: int, agency: str | None, code: str, roster: Path | 
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (design.md's contract).")
 @click.option("--annotate", "annotate_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write an annotated copy of each file into this folder, to send back to the agency.")
-def check(paths: tuple[Path, ...], as_json: bool, annotate_dir: Path | None) -> None:
+@click.option("--previous", multiple=True, type=click.Path(readable=False, path_type=Path),
+              help="Last year's figures (summary, workbooks, or an export CSV/JSON; repeatable): cross-year checks.")
+@click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV or XLSX with code,name[,type]: agency types for the rules that depend on them (S6, S8).")
+@click.option("--no-explanations", is_flag=True,
+              help="Soft findings pass as warnings, without the agency's written explanation.")
+def check(paths: tuple[Path, ...], as_json: bool, annotate_dir: Path | None, previous: tuple[Path, ...],
+          roster: Path | None, no_explanations: bool) -> None:
     """Check returned workbooks: exit 0 when all are valid, 1 when any is not."""
     from xltool.annotate import annotate
     from xltool.batch import check_many, find_workbooks
     from xltool.files import output_folder
     from xltool.render import render_json, render_text
     from xltool.results import Report
+    from xltool.soft import judge
 
     files = find_workbooks(paths)
     if not files:
         raise click.UsageError("no workbooks found in " + ", ".join(map(shown, paths)))
+    context = _context(previous, roster, no_explanations)
     with _progress(check_many(files), len(files), "审核") as reports:
-        report = Report(tuple(reports))
+        report = Report(tuple(judge(r, context) for r in reports), _run_notes(context))
     if annotate_dir is not None:
         folder, taken = output_folder(annotate_dir), set()
         for file in report.files:
             annotate(file, folder, taken)
     click.echo(render_json(report) if as_json else render_text(report))
     raise SystemExit(0 if report.valid else 1)
+
+
+def _context(previous: tuple[Path, ...], roster: Path | None, no_explanations: bool):
+    """What a run knows beyond the files: last year's figures, the roster's agency types, explanations wanted."""
+    from xltool.previous import load_previous
+    from xltool.soft import Context
+
+    types = {a.code: a.type for a in load_roster(roster) if a.type} if roster else None
+    return Context(load_previous(previous) if previous else None, types or None, not no_explanations)
+
+
+def _run_notes(context) -> tuple[str, ...]:
+    notes = [NOTES["no-previous"]] if context.previous is None else list(context.previous.problems)
+    if context.types is None:
+        notes.append(NOTES["no-types"])
+    return tuple(notes)
 
 
 def _progress(items, length: int, label: str):
@@ -127,19 +169,27 @@ def _progress(items, length: int, label: str):
 @click.option("--year", type=int, help="Only merge this report year (default: the files' majority).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--password", envvar="XLTOOL_PASSWORD", help="Sheet protection password (env XLTOOL_PASSWORD).")
+@click.option("--previous", multiple=True, type=click.Path(readable=False, path_type=Path),
+              help="Last year's figures (summary, workbooks, or an export CSV/JSON; repeatable): cross-year checks.")
+@click.option("--no-explanations", is_flag=True,
+              help="Soft findings pass as warnings, without the agency's written explanation.")
 def merge(paths: tuple[Path, ...], output: Path, roster: Path | None, name: str, code: str, prefer: str | None,
-          fmt: str | None, year: int | None, as_json: bool, password: str | None) -> None:
+          fmt: str | None, year: int | None, as_json: bool, password: str | None, previous: tuple[Path, ...],
+          no_explanations: bool) -> None:
     """Merge the accepted workbooks into a summary: exit 0 when all expected were accepted, else 1."""
     from xltool import merge as merging
 
     agencies = load_roster(roster) if roster else None
+    context = _context(previous, roster, no_explanations)
     result = merging.merge(paths, output, roster=agencies, name=name, code=code, prefer=prefer, fmt=fmt,
-                           year=year, password=password)
+                           year=year, password=password, context=context)
+    notes = _run_notes(context)
     if as_json:
-        click.echo(merging.result_json(result))
+        click.echo(merging.result_json(result, notes))
     else:
         click.echo(f"汇总表已写入：{shown(result.output)}（{result.format}，{result.year} 年度，汇总 {len(result.accepted)} 个文件）")
         click.echo(merging.status_text(result.entries))
+        click.echo(merging.cross_year_text(result, notes))
     raise SystemExit(0 if result.complete else 1)
 
 
@@ -170,3 +220,27 @@ def export(paths: tuple[Path, ...], form: str, output: Path | None) -> None:
     else:
         atomic_write(output, text.encode("utf-8"))
 
+
+@main.command()
+@click.argument("workbook", type=click.Path(readable=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="OUT.html (website), OUT.docx (report document), or a folder: both, named after the workbook.")
+@click.option("--with-text", is_flag=True,
+              help="Add the whole report's skeleton: the sentences that restate the tables, and marked places "
+                   "for the agency's own text.")
+@click.option("--force", is_flag=True, help="Replace existing files.")
+def publish(workbook: Path, output: Path, with_text: bool, force: bool) -> None:
+    """Publish a checked workbook's tables as HTML and DOCX: exit 1, writing nothing, when it is not valid."""
+    from xltool import publish as publishing
+    from xltool.files import shown
+    from xltool.render import render_text
+    from xltool.results import Report
+
+    try:
+        paths = publishing.publish(workbook, output, with_text=with_text, overwrite=force)
+    except publishing.NotPublishable as exc:
+        click.echo(render_text(Report((exc.report,))))
+        click.echo(str(exc), err=True)
+        raise SystemExit(1) from None
+    for path in paths:
+        click.echo(f"已发布：{shown(path)}")

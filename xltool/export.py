@@ -11,21 +11,27 @@ from decimal import Decimal
 from xltool.results import FileReport
 from xltool.spec import load_format
 
+EXPLANATION = "EXPLANATION"  # the code of an agency's written explanation in an export
 COLUMNS = ["file", "agency_code", "agency_name", "role", "format", "year", "valid", "code", "table", "row",
            "column", "value"]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def rows(reports: Iterable[FileReport]) -> Iterator[dict]:
-    """One dict per data point of every file whose template is known, in the template's order."""
+    """One dict per data point of every file whose template is known, in the template's order; then one per
+    written explanation of the agency (code ``EXPLANATION``, the rule as its row, the text as its value)."""
     for report in reports:
         if not report.format:
             continue
+        who = {"file": report.name, "agency_code": report.agency_code, "agency_name": report.agency_name,
+               "role": report.role, "format": report.format, "year": report.year, "valid": report.valid}
         for code, cell in load_format(report.format).cells.items():
-            yield {"file": report.name, "agency_code": report.agency_code, "agency_name": report.agency_name,
-                   "role": report.role, "format": report.format, "year": report.year, "valid": report.valid,
-                   "code": code, "table": cell.table, "row": cell.row_label, "column": cell.column_label,
+            yield {**who, "code": code, "table": cell.table, "row": cell.row_label, "column": cell.column_label,
                    "value": plain_number(report.values.get(code))}
+        sheet = load_format(report.format).explanations
+        for rule, text in report.explanations:
+            yield {**who, "code": EXPLANATION, "table": sheet.sheet, "row": rule, "column": sheet.columns[1],
+                   "value": text}
 
 
 def plain_number(value: object) -> int | Decimal | None:

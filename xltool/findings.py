@@ -181,7 +181,32 @@ CATALOGUE: dict[str, Kind] = {k.code: k for k in (
     # The numbers do not add up.
     Kind("identity-violated", "error", "勾稽关系不成立",
          "{rule} 不成立：{description}。左边 = {actual}，右边 = {expected}，相差 {difference}。请核对{where}相关数据。"),
+    # Soft rules: the figure may be right, but the agency explains it in writing (说明 sheet).
+    Kind("implausible-value", "warning", "数值存疑",
+         "{rule}：{description}。请核对；如确实如此，请在“说明”工作表中选择规则 {rule} 写明原因。"),
+    Kind("explanation-needed", "error", "需要书面说明",
+         "{rule} 需要书面说明：{description}。请在“说明”工作表中选择规则 {rule} 并写明原因后重新报送；有书面说明的可以采纳。"),
+    # Notes: what was not checked, and why (severity info: never a reason to return a report).
+    Kind("not-checked", "info", "未核对",
+         "{reason}", reasons={
+             "no-previous-data": "上年数据中没有 {name} 的数据，未进行跨年度核对。",
+             "previous-year": "单位 {name} 的上年数据是 {actual} 年度的，不是 {expected} 年度，未进行跨年度核对。",
+             "previous-lacks": "{rule} 未核对：上年数据（{format}）中没有 {missing}（报告格式不同）。",
+             "type-unknown": "名单中没有单位 {name} 的类型，{rule} 未核对。",
+         }),
 )}
+
+EXPLAINED = "单位的书面说明：{explanation}"  # added to a soft finding the agency explained
+
+NOTES = {  # what a run says once, beside its findings
+    "no-previous": "未提供上年数据（--previous），未进行跨年度核对。",
+    "no-types": "未提供带单位类型的名单（--roster 的 type 列），S6 等依单位类型的核对未进行。",
+    "without-previous": "无上年数据、未做跨年度核对的单位：{agencies}。",
+    "summary-against-previous": "汇总数与上年汇总表的核对（不影响本次汇总的结论）：",
+    "caused-by": "其中已有书面说明的单位：{agencies}。",
+    "generated-with-previous": "各工作簿已写入上年数据，并预填上年结转。",
+    "generated-without-previous": "以下单位没有上年数据，其工作簿未写入上年数据：{agencies}。",
+}
 
 
 @dataclass(frozen=True)
@@ -217,6 +242,10 @@ class Finding:
         object.__setattr__(self, "detail", {k: shorten(v, MAX_EXPECTED) for k, v in self.detail.items()})
 
     @property
+    def explained(self) -> bool:
+        return bool(self.detail.get("explanation"))
+
+    @property
     def message(self) -> str:
         where = f"（{self.row}／{self.column}）" if self.row and self.column else (f"（{self.row}）" if self.row else "")
         fields = {"code", "severity", "rule", "sheet", "cell", "name", "table", "row", "column", "expected", "actual"}
@@ -224,7 +253,10 @@ class Finding:
                   **{k: _show(v) for k, v in self.detail.items()}}
         kind = CATALOGUE[self.code]
         values["reason"] = kind.reasons[self.reason].format(**values) if self.reason else ""
-        return kind.template.format(**values)
+        message = kind.template.format(**values)
+        if self.detail.get("explanation"):
+            message += EXPLAINED.format(explanation=values["explanation"])
+        return message
 
     def to_dict(self) -> dict:
         """The JSON contract of ``design.md`` (plus ``reason``, the sub-code)."""

@@ -28,6 +28,8 @@ from xltool.files import atomic_write, safe_filename
 from xltool.pool import PARALLEL_FROM, process_pool
 from xltool.addresses import address, col_letter
 from xltool.layout import META_SHEET, ExtraSheet, Layout, layout_for, text_lines, text_value
+from xltool.previous import LastYear, Previous
+from xltool.spec import Template, split_previous
 from xltool.roster import Agency
 
 DEFAULT_PASSWORD = "xltool"
@@ -51,6 +53,7 @@ class Metadata:
     generator: str = f"xltool {__version__}"
     fingerprint: str = ""
     members: str = ""  # summaries: the agency codes they sum, comma separated
+    previous: str = ""  # the year of last year's figures written into the workbook (generate --previous)
 
     def items(self) -> list[tuple[str, str]]:
         return [(k, str(v)) for k, v in self.__dict__.items()]
@@ -78,25 +81,47 @@ def password_from_env(password: str | None) -> str:
 
 
 def generate_workbook(path: Path, fmt: str, year: int, agency: Agency, *, password: str | None = None,
-                      generated_at: str | None = None, overwrite: bool = False) -> Path:
-    """Write one blank workbook for an agency; an existing file is replaced only when ``overwrite``."""
+                      generated_at: str | None = None, overwrite: bool = False,
+                      previous: LastYear | None = None) -> Path:
+    """Write one blank workbook for an agency; an existing file is replaced only when ``overwrite``.
+
+    With ``previous`` (last year's figures of this agency) the workbook holds them in a locked sheet, its
+    check sheet shows the cross-year rules live, and the inputs those rules equate to last year's figures
+    (上年结转, 2019's 上一年项目数量) are prefilled with them, as values the clerk may change."""
     if not overwrite and Path(path).exists():
         raise UsageError(f"{path} exists; refusing to overwrite it (it may be a returned report): use --force")
-    layout = layout_for(fmt)
+    layout = layout_for(fmt, previous=previous is not None)
     meta = Metadata(layout.template.format, layout.template.version, year, agency.code, agency.name,
-                    generated_at=generated_at or default_timestamp(), fingerprint=layout.fingerprint)
-    atomic_write(Path(path), workbook_bytes(layout, meta, password=password))
+                    generated_at=generated_at or default_timestamp(), fingerprint=layout.fingerprint,
+                    previous=str(previous.year) if previous else "")
+    given = dict(previous.values) if previous else {}
+    values = prefilled(layout.template, given) if previous else {}
+    atomic_write(Path(path), workbook_bytes(layout, meta, values=values, given=given, password=password))
     return Path(path)
+
+
+def prefilled(template: Template, last_year: Mapping[str, float]) -> dict[str, Decimal]:
+    """The inputs a cross-year rule equates to last year's figures alone (``CARRY = prev.FORWARD``), filled
+    with them; read from the spec's rules, never named here."""
+    out: dict[str, Decimal] = {}
+    for ident in template.identities:
+        sides = [split_previous(c) for c in ident.right]
+        if ident.relation != "=" or len(ident.left) != 1 or not sides or not all(p for p, _ in sides):
+            continue
+        if all(code in last_year for _, code in sides):
+            out[ident.left[0]] = sum((Decimal(repr(float(last_year[code]))) for _, code in sides), Decimal(0))
+    return out
 
 
 def generate_roster(out_dir: Path, fmt: str, year: int, agencies: Iterable[Agency], *,
                     password: str | None = None, generated_at: str | None = None,
-                    overwrite: bool = False) -> list[Path]:
-    """One workbook per roster agency, named ``<code>_<name>.xlsx``; nothing is written if any would be replaced."""
+                    overwrite: bool = False, previous: Previous | None = None) -> list[Path]:
+    """One workbook per roster agency, named ``<code>_<name>.xlsx``; nothing is written if any would be replaced.
+    With ``previous``, each agency's workbook holds its own last year's figures (when there are any)."""
     out_dir = Path(out_dir)
     stamp = generated_at or default_timestamp()
-    jobs = [(out_dir / safe_filename(f"{a.code}_{a.name}", ".xlsx"), fmt, year, a, password, stamp, overwrite)
-            for a in agencies]
+    jobs = [(out_dir / safe_filename(f"{a.code}_{a.name}", ".xlsx"), fmt, year, a, password, stamp, overwrite,
+             previous.by_code.get(a.code) if previous else None) for a in agencies]
     existing = [job[0].name for job in jobs if job[0].exists()]
     if existing and not overwrite:
         raise UsageError(f"{len(existing)} workbooks exist in {out_dir} (e.g. {existing[0]}); refusing to overwrite "
@@ -113,12 +138,14 @@ def generate_roster(out_dir: Path, fmt: str, year: int, agencies: Iterable[Agenc
 
 
 def _generate_job(job: tuple) -> Path:
-    path, fmt, year, agency, password, stamp, overwrite = job
-    return generate_workbook(path, fmt, year, agency, password=password, generated_at=stamp, overwrite=overwrite)
+    path, fmt, year, agency, password, stamp, overwrite, last_year = job
+    return generate_workbook(path, fmt, year, agency, password=password, generated_at=stamp, overwrite=overwrite,
+                             previous=last_year)
 
 
 def workbook_bytes(layout: Layout, meta: Metadata, *, values: Mapping[str, Number] | None = None,
-                   extra: Sequence[ExtraSheet] = (), password: str | None = None) -> bytes:
+                   given: Mapping[str, Number] | None = None, extra: Sequence[ExtraSheet] = (),
+                   password: str | None = None) -> bytes:
     """The finished file: xlsxwriter's output with SHA-512 sheet and structure protection."""
     buffer = io.BytesIO()
     book = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_formulas": False,
@@ -126,15 +153,16 @@ def workbook_bytes(layout: Layout, meta: Metadata, *, values: Mapping[str, Numbe
     created = datetime.strptime(meta.generated_at, "%Y-%m-%dT%H:%M:%SZ") if meta.generated_at else None
     book.set_properties({"title": layout.template.title, "author": meta.generator, "comments": meta.format,
                          **({"created": created} if created else {})})
-    writer = _Writer(book, layout, meta, values or {})
+    writer = _Writer(book, layout, meta, values or {}, given or {})
     writer.write(extra)
     book.close()
     return _harden(buffer.getvalue(), password_from_env(password), writer)
 
 
 class _Writer:
-    def __init__(self, book: xlsxwriter.Workbook, layout: Layout, meta: Metadata, values: Mapping[str, Number]):
-        self.book, self.layout, self.meta, self.values = book, layout, meta, values
+    def __init__(self, book: xlsxwriter.Workbook, layout: Layout, meta: Metadata, values: Mapping[str, Number],
+                 given: Mapping[str, Number]):
+        self.book, self.layout, self.meta, self.values, self.given = book, layout, meta, values, given
         self.splices: dict[str, ExtraSheet] = {}
         base = {"font_name": "宋体", "font_size": 11, "valign": "vcenter", "text_wrap": True}
         boxed = {**base, "border": 1}
@@ -157,6 +185,7 @@ class _Writer:
             "total": fmt(bold=True, align="right", bg_color="#F2F2F2"),
             "check": fmt(align="right"),
             "bad": book.add_format({"bg_color": "#FFC7CE", "font_color": "#9C0006"}),
+            "warn": book.add_format({"bg_color": "#FFEB9C", "font_color": "#9C5700"}),
         }
 
     def write(self, extra: Sequence[ExtraSheet]) -> None:
@@ -166,6 +195,8 @@ class _Writer:
             self.extra(sheet)
         for code, (sheet, row, col) in self.layout.positions.items():
             self.book.define_name(code, f"='{sheet}'!{address(row, col, absolute=True)}")
+        for name, (sheet, r1, c1, r2, c2) in self.layout.names.items():
+            self.book.define_name(name, f"='{sheet}'!{address(r1, c1, True)}:{address(r2, c2, True)}")
         meta = self.book.add_worksheet(META_SHEET)
         for i, (key, value) in enumerate(self.meta.items()):
             meta.write_string(i, 0, key)
@@ -189,9 +220,15 @@ class _Writer:
             ws.write_formula(f.row, f.col, f.formula, self.formats["total" if f.role == "total" else "check"], "")
         for cell in sheet.inputs:
             self.input(ws, cell)
+        for g in sheet.given:
+            value = self.given.get(g.code)
+            if value is None:
+                ws.write_blank(g.row, g.col, None, self.formats["check"])
+            else:
+                ws.write_number(g.row, g.col, float(value), self.formats["check"])
         for h in sheet.highlights:
             ws.conditional_format(h.row, h.col, h.row, h.col,
-                                  {"type": "formula", "criteria": h.formula, "format": self.formats["bad"]})
+                                  {"type": "formula", "criteria": h.formula, "format": self.formats[h.style]})
         self.page_setup(ws, sheet.header_rows)
         ws.protect()
 
@@ -209,6 +246,10 @@ class _Writer:
     def input(self, ws, cell) -> None:
         if cell.type is None:
             ws.write_blank(cell.row, cell.col, None, self.formats["text-input"])
+            if cell.choices:
+                ws.data_validation(cell.row, cell.col, cell.row, cell.col, {
+                    "validate": "list", "source": list(cell.choices), "input_title": "规则",
+                    "input_message": self.layout.template.explanations.prompt, "error_type": "warning"})
             return
         value = self.values.get(cell.code) if cell.code else None
         if value is None:

@@ -41,7 +41,7 @@ def identify(book: WorkbookData) -> Identified:
     except ValueError:
         return _unknown(origin, "bad-year", actual=meta.get("year"))
     origin = Origin(format=fmt, year=year, role=role, members=members, **who)
-    layout = layout_for(fmt, "summary" if role == "summary" else "agency")
+    layout = layout_for(fmt, "summary" if role == "summary" else "agency", previous=bool(meta.get("previous")))
     if meta.get("template_version") != template.version:
         return _unknown(origin, "other-version", actual=meta.get("template_version"), expected=template.version,
                         format=template.format)

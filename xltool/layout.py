@@ -14,10 +14,10 @@ from functools import cache
 from math import ceil
 
 from xltool.addresses import address
-from xltool.spec import Axis, Block, Cell, CellType, Table, Template, load_format
+from xltool.spec import Axis, Block, Cell, CellType, Table, Template, load_format, split_previous
 
 META_SHEET = "_xltool"
-SUMMARY_SHEETS = ("报送情况", "汇总明细", "来源")  # the extra sheets of a summary workbook
+SUMMARY_SHEETS = ("报送情况", "汇总明细", "来源", "说明汇总")  # the extra sheets of a summary workbook
 TABLE_TOP = 2  # a table starts under its heading row and one blank row
 DEFAULT_WIDTH = 8.43  # a column's width in characters when none is set (Excel's default)
 
@@ -54,17 +54,28 @@ class Formula:
 class Input:
     row: int
     col: int
-    code: str | None  # the data point, or None for a cover field typed by the clerk
+    code: str | None  # the data point, or None for a cover field or an explanation typed by the clerk
     type: CellType | None  # None: free text
+    choices: tuple[str, ...] = ()  # free text chosen from a list (the rule of an explanation)
+
+
+@dataclass(frozen=True)
+class Given:
+    """A locked number the generator writes for one workbook: last year's value of a data point."""
+
+    row: int
+    col: int
+    code: str
 
 
 @dataclass(frozen=True)
 class Highlight:
-    """Conditional format: the cell turns red while ``formula`` is true."""
+    """Conditional format: the cell turns red (``bad``) or amber (``warn``) while ``formula`` is true."""
 
     row: int
     col: int
     formula: str
+    style: str = "bad"
 
 
 @dataclass
@@ -74,9 +85,11 @@ class SheetLayout:
     formulas: list[Formula] = field(default_factory=list)
     inputs: list[Input] = field(default_factory=list)
     highlights: list[Highlight] = field(default_factory=list)
+    given: list[Given] = field(default_factory=list)
     widths: dict[int, float] = field(default_factory=dict)
     heights: dict[int, float] = field(default_factory=dict)
     header_rows: tuple[int, int] | None = None  # repeated on every printed page
+    optional: bool = False  # a workbook generated before the sheet existed may lack it
 
 
 @dataclass
@@ -104,6 +117,8 @@ class Layout:
     sheets: list[SheetLayout]
     positions: dict[str, tuple[str, int, int]]  # data point code -> (sheet, row, col)
     fingerprint: str
+    names: dict[str, tuple[str, int, int, int, int]] = field(default_factory=dict)  # other defined names: ranges
+    previous: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # code -> its cell of last year's value
 
     def sheet(self, name: str) -> SheetLayout:
         return next(s for s in self.sheets if s.name == name)
@@ -138,9 +153,10 @@ def _fit_height(sheet: SheetLayout, text: Text) -> None:
 
 
 @cache
-def layout_for(format_name: str, role: str = "agency") -> Layout:
-    """The layout of a shipped format for an agency's workbook or a summary, built once per process."""
-    return build_layout(load_format(format_name), role)
+def layout_for(format_name: str, role: str = "agency", previous: bool = False) -> Layout:
+    """The layout of a shipped format for an agency's workbook or a summary, with or without last year's
+    figures (``generate --previous``), built once per process."""
+    return build_layout(load_format(format_name), role, previous)
 
 
 def text_value(text: Text, meta: Mapping[str, str], template: Template) -> str:
@@ -157,7 +173,7 @@ def summary_values(meta: Mapping[str, str], template: Template) -> dict[str, obj
             "year": meta.get("year", ""), "generator": meta.get("generator", "")}
 
 
-def build_layout(template: Template, role: str = "agency") -> Layout:
+def build_layout(template: Template, role: str = "agency", previous: bool = False) -> Layout:
     positions: dict[str, tuple[str, int, int]] = {}
     tables = []
     for table in template.tables:
@@ -168,14 +184,50 @@ def build_layout(template: Template, role: str = "agency") -> Layout:
             _matrix(sheet, table, template, positions)
         tables.append(sheet)
     _totals(template, positions, {s.name: s for s in tables})
-    checks = _checks(template, positions, {s.name: s for s in tables})
-    sheets = [_cover(template, role), *tables, checks]
+    explanations, names = _explanations(template)
+    last_year = _previous(template) if previous else None
+    prev_cells = {g.code: (last_year.name, g.row, g.col) for g in last_year.given} if last_year else {}
+    checks = _checks(template, positions, prev_cells)
+    sheets = [_cover(template, role), *tables, checks, explanations, *([last_year] if last_year else [])]
     for sheet in sheets:
         for text in sheet.texts:
             if text.role in ("label", "header", "corner", "caption", "instruction"):
                 _fit_height(sheet, text)
-    agency = sheets if role == "agency" else [_cover(template, "agency"), *tables, checks]
-    return Layout(template, sheets, positions, _fingerprint(template, agency))
+    agency = [_cover(template, "agency") if s is sheets[0] else s for s in sheets]
+    return Layout(template, sheets, positions, _fingerprint(template, agency), names, prev_cells)
+
+
+def _explanations(template: Template) -> tuple[SheetLayout, dict[str, tuple[str, int, int, int, int]]]:
+    """The open two-column sheet where the agency explains soft findings; its defined name EXPLANATIONS."""
+    spec = template.explanations
+    sheet = SheetLayout(spec.sheet, widths={0: 12, 1: 100}, optional=True)
+    _heading(sheet, spec.heading, 2)
+    sheet.texts.append(Text(1, 0, spec.note, "instruction", 1, 1))
+    top = TABLE_TOP + 1
+    for j, label in enumerate(spec.columns):
+        sheet.texts.append(Text(top, j, label, "header", top, j))
+    sheet.header_rows = (top, top)
+    first, last = top + 1, top + spec.rows
+    for row in range(first, last + 1):
+        sheet.inputs.append(Input(row, 0, None, None, choices=template.soft_rules))
+        sheet.inputs.append(Input(row, 1, None, None))
+    return sheet, {"EXPLANATIONS": (spec.sheet, first, 0, last, 1)}
+
+
+def _previous(template: Template) -> SheetLayout:
+    """The locked sheet of last year's values that this year's cross-year rules refer to."""
+    spec = template.previous
+    sheet = SheetLayout(spec.sheet, widths={0: 28, 1: 40, 2: 24, 3: 14})
+    _heading(sheet, spec.heading, len(spec.columns))
+    for j, label in enumerate(spec.columns):
+        sheet.texts.append(Text(TABLE_TOP, j, label, "header", TABLE_TOP, j))
+    sheet.header_rows = (TABLE_TOP, TABLE_TOP)
+    referred = {split_previous(c)[1] for i in template.identities for c in (*i.left, *i.right) if split_previous(c)[0]}
+    for row, cell in enumerate((c for c in template.cells.values() if c.code in referred), start=TABLE_TOP + 1):
+        for j, text in enumerate((cell.code, cell.row_label, cell.column_label)):
+            sheet.texts.append(Text(row, j, text, "label", row, j))
+        sheet.given.append(Given(row, 3, cell.code))
+    return sheet
 
 
 def _heading(sheet: SheetLayout, text: str, width: int) -> None:
@@ -295,19 +347,39 @@ def _totals(template: Template, positions: dict, sheets: dict[str, SheetLayout])
             parts = [positions[p][1:] for p in cell.total_of]
             sheets[name].formulas.append(Formula(row, col, "=" + sum_expression(parts), "total", cell.code))
     for ident in template.identities:
+        if ident.cross_year:
+            continue  # shown live only on the check sheet, with last year's figures
         name, row, col = positions[ident.anchor]
         left = sum_expression([positions[c][1:] for c in ident.left])
-        right = sum_expression([positions[c][1:] for c in ident.right])
-        op = "<>" if ident.relation == "=" else ">"
-        sheets[name].highlights.append(Highlight(row, col, f"=ROUND(({left})-({right}),{template.decimals}){op}0"))
+        right = sum_expression([positions[c][1:] for c in ident.right]) if ident.right else "0"
+        sheets[name].highlights.append(Highlight(row, col, f"=ROUND(({left})-({right}),{template.decimals})"
+                                                          f"{_FAILS[ident.relation]}0"))
 
 
-def _checks(template: Template, positions: dict, tables: dict[str, SheetLayout]) -> SheetLayout:
+_FAILS = {"=": "<>", "<=": ">", ">=": "<"}  # the difference left - right fails the relation when it is so to 0
+_HOLDS = {"=": "=", "<=": "<=", ">=": ">="}
+
+
+def _checks(template: Template, positions: dict, previous: dict[str, tuple[str, int, int]]) -> SheetLayout:
+    """The live check sheet: one line per identity, cross-year ones only when last year's figures are given."""
     spec = template.checks
     sheet = SheetLayout(spec.sheet, widths={0: 8, 1: 70, 2: 10, 3: 10, 4: 10, 5: 10})
     _heading(sheet, spec.heading, len(spec.columns))
+    shown = [i for i in template.identities if previous or not i.cross_year]
     first = TABLE_TOP + 2
-    last = first + len(template.identities) - 1
+    last = first + len(shown) - 1
+
+    def side(refs: tuple[str, ...]) -> str:
+        terms = []
+        for ref in refs:
+            is_previous, code = split_previous(ref)
+            if is_previous:
+                name, row, col = previous[code]
+                terms.append(f"'{name}'!{address(row, col)}")
+            else:
+                terms.append(code)
+        return "=" + ("+".join(terms) or "0")
+
     sheet.texts.append(Text(TABLE_TOP, 0, spec.summary, "field", TABLE_TOP, 1))
     sheet.formulas.append(Formula(TABLE_TOP, 2, f'=COUNTIF({address(first, 5, True)}:{address(last, 5, True)},'
                                                 f'"{spec.failed}")', "check-count"))
@@ -315,17 +387,18 @@ def _checks(template: Template, positions: dict, tables: dict[str, SheetLayout])
     for j, label in enumerate(spec.columns):
         sheet.texts.append(Text(TABLE_TOP + 1, j, label, "header", TABLE_TOP + 1, j))
     sheet.header_rows = (TABLE_TOP + 1, TABLE_TOP + 1)
-    for i, ident in enumerate(template.identities):
+    for i, ident in enumerate(shown):
         row = first + i
+        failed = template.previous.explain if ident.cross_year else spec.failed
         sheet.texts.append(Text(row, 0, ident.rule, "label", row, 0))
         sheet.texts.append(Text(row, 1, ident.description, "label", row, 1))
-        sheet.formulas.append(Formula(row, 2, "=" + "+".join(ident.left), "check-side"))
-        sheet.formulas.append(Formula(row, 3, "=" + "+".join(ident.right), "check-side"))
+        sheet.formulas.append(Formula(row, 2, side(ident.left), "check-side"))
+        sheet.formulas.append(Formula(row, 3, side(ident.right), "check-side"))
         sheet.formulas.append(Formula(row, 4, f"={address(row, 2)}-{address(row, 3)}", "check-diff"))
-        test = "=0" if ident.relation == "=" else "<=0"
-        sheet.formulas.append(Formula(row, 5, f'=IF(ROUND({address(row, 4)},{template.decimals}){test},'
-                                              f'"{spec.passed}","{spec.failed}")', "check-status"))
-        sheet.highlights.append(Highlight(row, 5, f'={address(row, 5)}="{spec.failed}"'))
+        sheet.formulas.append(Formula(row, 5, f'=IF(ROUND({address(row, 4)},{template.decimals})'
+                                              f'{_HOLDS[ident.relation]}0,"{spec.passed}","{failed}")', "check-status"))
+        sheet.highlights.append(Highlight(row, 5, f'={address(row, 5)}="{failed}"',
+                                          "warn" if ident.cross_year else "bad"))
     return sheet
 
 

@@ -17,18 +17,21 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
+from xltool import summary
 from xltool.batch import check_many, find_workbooks
+from xltool.check import check_file
 from xltool.errors import UsageError
 from xltool.files import atomic_write, refuse_unsafe_output, shown
-from xltool.findings import Finding
+from xltool.findings import NOTES, Finding
 from xltool.generate import Metadata, default_timestamp, utc_text, workbook_bytes
-from xltool import summary
 from xltool.layout import Layout, layout_for
 from xltool.results import FileReport
 from xltool.roster import Agency
+from xltool.soft import Context, judge
 from xltool.spec import load_format, shipped
 
-ACCEPTED, ACCEPTED_WARN, REJECTED, MISSING, SKIPPED = "已采纳", "已采纳（有警告）", "退回", "未报送", "未汇总"
+ACCEPTED, ACCEPTED_WARN, ACCEPTED_EXPLAINED = summary.ACCEPTED
+REJECTED, MISSING, SKIPPED = "退回", "未报送", "未汇总"
 
 
 @dataclass
@@ -62,6 +65,8 @@ class _Decisions:
     def status(self, report: FileReport, accepted_ids: set[int]) -> str:
         found = self.findings(report)
         if id(report) in accepted_ids:
+            if any(f.explained for f in found):
+                return ACCEPTED_EXPLAINED
             return ACCEPTED_WARN if any(f.severity == "warning" for f in found) else ACCEPTED
         return REJECTED if any(f.severity == "error" for f in found) else SKIPPED
 
@@ -74,23 +79,28 @@ class MergeResult:
     entries: list[Entry]
     reports: list[FileReport]
     accepted: list[FileReport] = field(default_factory=list)
+    summary_findings: tuple[Finding, ...] = ()  # the summary against last year's summary: reported, not judged
 
     @property
     def complete(self) -> bool:
         """Everything expected was accepted: nothing rejected, nothing missing."""
-        return all(e.status in (ACCEPTED, ACCEPTED_WARN, SKIPPED) for e in self.entries)
+        return all(e.status in (*summary.ACCEPTED, SKIPPED) for e in self.entries)
 
 
 def merge(paths: Iterable[Path], output: Path, *, roster: Sequence[Agency] | None = None, name: str = "汇总",
           code: str = "", prefer: str | None = None, fmt: str | None = None, year: int | None = None,
-          password: str | None = None, workers: int | None = None) -> MergeResult:
-    """Check ``paths`` (files and folders), sum the accepted ones, write the summary to ``output``."""
+          password: str | None = None, workers: int | None = None, context: Context | None = None) -> MergeResult:
+    """Check ``paths`` (files and folders), sum the accepted ones, write the summary to ``output``.
+
+    ``context``: last year's figures, agency types and whether soft findings need explanations (the soft
+    rules of :mod:`xltool.soft`); by default explanations are required and there are no cross-year checks."""
+    context = context or Context(types={a.code: a.type for a in roster or () if a.type} or None)
     files = find_workbooks(paths)
     output = Path(output)
     refuse_unsafe_output(output, files, suffix=".xlsx")
     if not files:
         raise UsageError("nothing to merge: no workbooks given")
-    reports = list(check_many(files, workers=workers))
+    reports = [judge(r, context) for r in check_many(files, workers=workers)]
     fmt_key, year = _summary_kind(reports, fmt, year)
     layout = layout_for(fmt_key, "summary")
     decisions = _Decisions(reports)
@@ -106,10 +116,15 @@ def merge(paths: Iterable[Path], output: Path, *, roster: Sequence[Agency] | Non
     meta = Metadata(layout.template.format, layout.template.version, year, code, name, role="summary",
                     generated_at=default_timestamp(max(_mtime(r.path) for r in accepted)), fingerprint=layout.fingerprint, members=",".join(members))
     extra = [summary.status_sheet(_status_rows(entries)), summary.detail_sheet(layout, [_member(r) for r in accepted]),
-             summary.source_sheet(_source_rows(reports, accepted, decisions))]
+             summary.source_sheet(_source_rows(reports, accepted, decisions)),
+             summary.explanations_sheet([(r, f) for r in accepted for f in r.findings if f.explained])]
     data = workbook_bytes(layout, meta, values=sums, extra=extra, password=password)
     write_summary(output, data)
-    return MergeResult(output, fmt_key, year, entries, reports, accepted)
+    against_last_year: tuple[Finding, ...] = ()
+    if context.previous is not None:  # the city's totals against last year's summary of the same code
+        city = judge(check_file(output), Context(context.previous, explanations_required=False))
+        against_last_year = tuple(f for f in city.findings if f.rule or f.code == "not-checked")
+    return MergeResult(output, fmt_key, year, entries, reports, accepted, against_last_year)
 
 
 def write_summary(output: Path, data: bytes) -> None:
@@ -353,11 +368,28 @@ def status_text(entries: list[Entry]) -> str:
     return "\n".join(lines)
 
 
-def result_json(result: MergeResult) -> str:
+def cross_year_text(result: MergeResult, notes: Sequence[str]) -> str:
+    """What the terminal says of the cross-year checks: run notes, the agencies without last year's figures, and
+    the city's totals against last year's summary (with the members whose explained findings explain them)."""
+    lines = list(notes)
+    lacking = [e.code for e in result.entries if any(f.reason == "no-previous-data" for f in e.findings)]
+    if lacking:
+        lines.append(NOTES["without-previous"].format(agencies="、".join(lacking)))
+    if result.summary_findings:
+        lines.append(NOTES["summary-against-previous"])
+        for f in result.summary_findings:
+            causes = [r.agency_code or r.name for r in result.accepted
+                      if any(g.explained and g.rule == f.rule and g.name == f.name for g in r.findings)]
+            lines.append("  " + f.message + (NOTES["caused-by"].format(agencies="、".join(causes)) if causes else ""))
+    return "\n".join(lines)
+
+
+def result_json(result: MergeResult, notes: Sequence[str] = ()) -> str:
     import json
 
     return json.dumps({
         "output": shown(result.output), "format": result.format, "year": result.year, "complete": result.complete,
+        "notes": list(notes), "against_last_year": [f.to_dict() for f in result.summary_findings],
         "agencies": [{"code": e.code, "name": e.name, "status": e.status,
                       "file": shown(e.report.path) if e.report else None,
                       "findings": [f.to_dict() for f in e.findings]}

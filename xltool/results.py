@@ -78,6 +78,7 @@ class FileReport:
     sha256: str | None = None
     checked_at: str = ""
     summed: tuple[tuple[str, str], ...] = ()  # a summary: (agency code, sha256) of each agency file it summed
+    explanations: tuple[tuple[str, str], ...] = ()  # (rule, text) the agency wrote in its 说明 sheet
 
     # what the file says of itself
     format = property(lambda self: self.origin.format)
@@ -91,6 +92,11 @@ class FileReport:
     def name(self) -> str:
         """The file's name as a person can read it (bytes that are not UTF-8 shown as replacement characters)."""
         return shown(self.path.name)
+
+    @property
+    def explained(self) -> bool:
+        """Accepted on the agency's written explanation of at least one soft finding."""
+        return any(f.explained for f in self.findings)
 
     @property
     def valid(self) -> bool:
@@ -107,16 +113,23 @@ class FileReport:
     def to_dict(self) -> dict:
         return {"path": shown(self.path), "valid": self.valid, "format": self.format, "year": self.year,
                 "agency": {"code": self.agency_code, "name": self.agency_name}, "role": self.role,
+                "explanations": [{"rule": rule, "text": text} for rule, text in self.explanations],
                 "findings": [f.to_dict() for f in self.findings]}
 
 
 @dataclass(frozen=True)
 class Report:
     files: tuple[FileReport, ...]
+    notes: tuple[str, ...] = ()  # what the run says once (e.g. that no cross-year checks were run)
+
+    @property
+    def explained(self) -> bool:
+        """Accepted on the agency's written explanation of at least one soft finding."""
+        return any(f.explained for f in self.findings)
 
     @property
     def valid(self) -> bool:
         return all(f.valid for f in self.files)
 
     def to_dict(self) -> dict:
-        return {"valid": self.valid, "files": [f.to_dict() for f in self.files]}
+        return {"valid": self.valid, "notes": list(self.notes), "files": [f.to_dict() for f in self.files]}

@@ -1,4 +1,5 @@
-"""Rosters: the list of agencies a city expects a report from (CSV or XLSX with ``code,name``)."""
+"""Rosters: the list of agencies a city expects a report from (CSV or XLSX with ``code,name`` and optionally
+``type``, one of the agency types the specs declare: 国务院部门, 省级政府, 设区的市政府, 县级政府, 部门, 乡镇街道)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from xltool.errors import UsageError
 class Agency:
     code: str
     name: str
+    type: str = ""  # what the agency is (may it make 规章?); "" when the roster does not say
 
 
 def load_roster(path: Path) -> list[Agency]:
@@ -37,6 +39,8 @@ def load_roster(path: Path) -> list[Agency]:
     if "code" not in header or "name" not in header:
         raise UsageError(f"{path}: roster needs a header row with the columns code,name")
     ci, ni = header.index("code"), header.index("name")
+    ti = header.index("type") if "type" in header else None
+    known = agency_types()
     agencies: list[Agency] = []
     seen: set[str] = set()
     for number, row in enumerate(rows[1:], start=2):
@@ -47,8 +51,18 @@ def load_roster(path: Path) -> list[Agency]:
         if code in seen:
             raise UsageError(f"{path}: row {number}: agency code {code} appears twice")
         seen.add(code)
-        agencies.append(Agency(code, name))
+        kind = row[ti] if ti is not None else ""
+        if kind and kind not in known:
+            raise UsageError(f"{path}: row {number}: unknown agency type {kind!r}; known: {'、'.join(known)}")
+        agencies.append(Agency(code, name, kind))
     return agencies
+
+
+def agency_types() -> tuple[str, ...]:
+    """Every agency type a shipped spec declares."""
+    from xltool.spec import shipped
+
+    return tuple(dict.fromkeys(t for template in shipped().values() for t in template.agency_types))
 
 
 def _xlsx_rows(path: Path) -> list[list[object]]:

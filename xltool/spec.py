@@ -15,9 +15,17 @@ from pathlib import Path
 from xltool.errors import SpecError
 
 
+PREV = "prev."  # a rule's reference to last year's value of a data point: prev.T3_FORWARD_NATURAL
+
+
 def code_of(table: str, row: str, column: str) -> str:
     """The data point code of a cell: ``T3_GRANTED_NATURAL``. The only place a code is composed."""
     return f"{table}_{row}_{column}"
+
+
+def split_previous(ref: str) -> tuple[bool, str]:
+    """``prev.T3_FORWARD_NATURAL`` -> (True, ``T3_FORWARD_NATURAL``); a plain code -> (False, code)."""
+    return (True, ref[len(PREV):]) if ref.startswith(PREV) else (False, ref)
 
 
 @dataclass(frozen=True)
@@ -104,16 +112,64 @@ class Cell:
 
 @dataclass(frozen=True)
 class Identity:
-    """One instance of a spec identity: ``sum(left) <relation> sum(right)``."""
+    """One instance of a spec identity: ``sum(left) <relation> sum(right)`` (an empty side is 0). A code with
+    the ``prev.`` prefix is last year's value of that data point: the identity is then a cross-year one."""
 
     rule: str
     severity: str
-    relation: str  # "=" or "<="
+    relation: str  # "=", "<=" or ">="
     table: str
     left: tuple[str, ...]
     right: tuple[str, ...]
     anchor: str
     description: str
+
+    @property
+    def cross_year(self) -> bool:
+        return any(c.startswith(PREV) for c in (*self.left, *self.right))
+
+
+@dataclass(frozen=True)
+class Plausibility:
+    """One instance of a soft plausibility rule on one data point (severity warning, needs an explanation).
+
+    ``zero``: must be 0 for the agency ``types`` listed (S6). ``unit``: an amount at least ``factor`` × last
+    year's, or over the ceiling of its agency type, looks typed in the wrong unit (S8). ``band``: more than
+    ``growth`` × last year's, or 0 where last year had at least ``fall_from`` (S9). ``description`` may use
+    {row}, {column}, {type}, {value} and {previous}."""
+
+    rule: str
+    kind: str
+    code: str
+    description: str
+    types: tuple[str, ...] = ()
+    factor: float | None = None
+    ceilings: tuple[tuple[str, float], ...] = ()
+    growth: float | None = None
+    fall_from: float | None = None
+    severity: str = "warning"
+
+
+@dataclass(frozen=True)
+class ExplanationsSheet:
+    """The open sheet where an agency explains soft findings in writing (defined name ``EXPLANATIONS``)."""
+
+    sheet: str
+    heading: str
+    columns: tuple[str, str]
+    rows: int
+    note: str
+    prompt: str
+
+
+@dataclass(frozen=True)
+class PreviousSheet:
+    """The locked sheet of last year's figures that ``generate --previous`` writes for the live checks."""
+
+    sheet: str
+    heading: str
+    columns: tuple[str, ...]
+    explain: str  # the live check's word for a failing soft rule: it needs an explanation
 
 
 @dataclass(frozen=True)
@@ -165,9 +221,19 @@ class Template:
     tables: tuple[Table, ...]
     cells: Mapping[str, Cell]  # read-only, in table order
     identities: tuple[Identity, ...]
+    plausibility: tuple[Plausibility, ...]
+    agency_types: tuple[str, ...]
+    explanations: ExplanationsSheet
+    previous: PreviousSheet
 
     def accepts_year(self, year: int) -> bool:
         return year >= self.first_year and (self.last_year is None or year <= self.last_year)
+
+    @property
+    def soft_rules(self) -> tuple[str, ...]:
+        """The ids of the rules an agency may explain, in spec order."""
+        ids = [i.rule for i in self.identities if i.severity == "warning"] + [p.rule for p in self.plausibility]
+        return tuple(dict.fromkeys(ids))
 
     @property
     def decimals(self) -> int:

@@ -21,14 +21,20 @@ from xltool.spec import (
     Checks,
     Cover,
     CoverField,
+    ExplanationsSheet,
     Identity,
+    Plausibility,
+    PreviousSheet,
     Table,
     Template,
     code_of,
+    split_previous,
 )
 
 FIELD_SOURCES = ("agency_name", "agency_code", "year", "basis")
-RELATIONS = ("=", "<=")
+RELATIONS = ("=", "<=", ">=")
+PLAUSIBILITY_KINDS = ("zero", "unit", "band")
+_PLAUSIBILITY_FIELDS = ("row", "column", "type", "value", "previous")
 SEVERITIES = ("error", "warning")
 LAYOUTS = ("blocks", "matrix")
 CHECK_COLUMNS = 6
@@ -117,7 +123,9 @@ class _Builder:
     def build(self, data: dict) -> Template:
         top = self.section(data, "top level",
                            ("format", "short", "name", "template_version", "title", "basis", "first_year", "types",
-                            "cover", "checks", "tables", "identities"), ("last_year",))
+                            "cover", "checks", "tables", "identities", "agency_types", "explanations", "previous"),
+                           ("last_year", "plausibility"))
+        self.agency_types = top.texts("agency_types")
         types = self.section(data["types"], "types", (), None)
         for name in types.obj:
             self.types[name] = self.cell_type(name, types.obj[name])
@@ -132,6 +140,9 @@ class _Builder:
         identities: list[Identity] = []
         for i, ident in enumerate(top.tables("identities")):
             identities.extend(self.identity(i, ident))
+        plausibility: list[Plausibility] = []
+        for i, rule in enumerate(top.tables("plausibility")):
+            plausibility.extend(self.plausibility(i, rule))
         self.check_cycles()
         first_year, last_year = top.integer("first_year"), top.integer("last_year")
         if last_year is not None and last_year < first_year:
@@ -141,8 +152,59 @@ class _Builder:
             version=top.text("template_version"), title=top.text("title"), basis=top.text("basis"),
             first_year=first_year, last_year=last_year, source=self.path,
             types=MappingProxyType(dict(self.types)), cover=cover, checks=checks, tables=tables,
-            cells=MappingProxyType(dict(self.cells)), identities=tuple(identities),
+            cells=MappingProxyType(dict(self.cells)), identities=tuple(identities), plausibility=tuple(plausibility),
+            agency_types=self.agency_types, explanations=self.explanations_sheet(data["explanations"]),
+            previous=self.previous_sheet(data["previous"]),
         )
+
+    def explanations_sheet(self, obj: object) -> ExplanationsSheet:
+        e = self.section(obj, "explanations", ("sheet", "heading", "columns", "rows", "note", "prompt"))
+        columns, rows = e.texts("columns"), e.integer("rows")
+        if len(columns) != 2 or rows < 1:
+            raise self.fail("explanations", "columns must name the rule and the explanation; rows must be 1 or more")
+        return ExplanationsSheet(e.text("sheet"), e.text("heading"), (columns[0], columns[1]), rows, e.text("note"),
+                                 e.text("prompt"))
+
+    def previous_sheet(self, obj: object) -> PreviousSheet:
+        p = self.section(obj, "previous", ("sheet", "heading", "columns", "explain"))
+        if len(p.texts("columns")) != 4:
+            raise self.fail("previous", "columns must name the data point, row, column and last year's value")
+        return PreviousSheet(p.text("sheet"), p.text("heading"), p.texts("columns"), p.text("explain"))
+
+    def plausibility(self, index: int, obj: object) -> list[Plausibility]:
+        where = f"plausibility {obj['id']}" if isinstance(obj, dict) and isinstance(obj.get("id"), str) \
+            else f"plausibility[{index}]"
+        p = self.section(obj, where, ("id", "kind", "cells", "description"),
+                         ("types", "factor", "ceilings", "growth", "fall_from"))
+        kind = p.text("kind")
+        if kind not in PLAUSIBILITY_KINDS:
+            raise self.fail(where, f"kind must be one of {PLAUSIBILITY_KINDS}")
+        types = p.texts("types")
+        ceilings = self.section(p.obj.get("ceilings", {}), f"{where}.ceilings", (), None)
+        named = (*types, *ceilings.obj)
+        unknown = [t for t in named if t not in self.agency_types]
+        if unknown:
+            raise self.fail(where, f"unknown agency type {unknown[0]!r}; known: {', '.join(self.agency_types)}")
+        needs = {"zero": ("types",), "unit": ("factor",), "band": ("growth", "fall_from")}[kind]
+        for key in needs:
+            if key not in p:
+                raise self.fail(where, f"a {kind} rule needs {key!r}")
+        codes = [c for pattern in p.texts("cells") for c in self.cells_matching(pattern, where)]
+        description = p.text("description")
+        try:
+            description.format(**{k: "" for k in _PLAUSIBILITY_FIELDS})
+        except (KeyError, IndexError, ValueError):
+            raise self.fail(where, f"description may use only {{{'}, {'.join(_PLAUSIBILITY_FIELDS)}}}") from None
+        return [Plausibility(p.text("id"), kind, code, description, types, p.number("factor"),
+                             tuple((t, ceilings.number(t)) for t in ceilings.obj), p.number("growth"),
+                             p.number("fall_from")) for code in codes]
+
+    def cells_matching(self, pattern: str, where: str) -> list[str]:
+        """The data point codes a pattern names: a code, or a prefix ending in ``*`` (``T2_RULES_*``)."""
+        found = [c for c in self.cells if c == pattern or (pattern.endswith("*") and c.startswith(pattern[:-1]))]
+        if not found:
+            raise self.fail(where, f"no data point matches {pattern!r}")
+        return found
 
     def cell_type(self, name: str, obj: object) -> CellType:
         where = f"types.{name}"
@@ -263,16 +325,18 @@ class _Builder:
         return code
 
     def expand(self, codes: tuple[str, ...], axis: list[str], where: str) -> list[str]:
-        """Expand ``"A..B"`` ranges against the table's row or column order."""
+        """Expand ``"A..B"`` ranges against the table's row or column order (``prev.`` kept on every code)."""
         out: list[str] = []
-        for code in codes:
+        for ref in codes:
+            previous, code = split_previous(ref)
+            prefix = ref[:len(ref) - len(code)]
             if ".." in code:
                 first, last = code.split("..", 1)
                 if first not in axis or last not in axis or axis.index(first) > axis.index(last):
                     raise self.fail(where, f"bad range {code!r}")
-                out.extend(axis[axis.index(first): axis.index(last) + 1])
+                out.extend(prefix + c for c in axis[axis.index(first): axis.index(last) + 1])
             else:
-                out.append(code)
+                out.append(ref)
         return out
 
     def identity(self, index: int, obj: object) -> list[Identity]:
@@ -292,25 +356,29 @@ class _Builder:
         other = "columns" if over == "rows" else "rows"
         left = self.expand(d.texts("left"), self.order[table][other], where)
         right = self.expand(d.texts("right"), self.order[table][other], where)
-        if not left or not right:
-            raise self.fail(where, "left and right must name at least one cell each")
-        anchor = d.text("anchor", left[0])
+        if not left or (not right and relation == "="):
+            raise self.fail(where, "left must name a cell, and right too unless the relation compares with 0")
+        if any(split_previous(c)[0] for c in left) and not any(not split_previous(c)[0] for c in left):
+            raise self.fail(where, "left must name at least one of this year's cells")
+        anchor = d.text("anchor", next(c for c in left if not split_previous(c)[0]))
         total = d.flag("total", False)
-        if total and (len(left) != 1 or relation != "="):
-            raise self.fail(where, "a total needs exactly one left cell and relation '='")
+        if total and (len(left) != 1 or relation != "=" or any(split_previous(c)[0] for c in right)):
+            raise self.fail(where, "a total needs exactly one left cell, relation '=' and this year's cells")
         description = d.text("description")
         out = []
         for key in self.expand(d.texts("only"), self.order[table][over], where) or self.order[table][over]:
-            def code(part: str, key: str = key) -> str:
-                return code_of(table, key, part) if over == "rows" else code_of(table, part, key)
+            def code(ref: str, key: str = key) -> str:
+                previous, part = split_previous(ref)
+                made = code_of(table, key, part) if over == "rows" else code_of(table, part, key)
+                return ref[:len(ref) - len(part)] + made
 
             lcodes, rcodes = tuple(map(code, left)), tuple(map(code, right))
             for c in (*lcodes, *rcodes, code(anchor)):
-                if c not in self.cells:
-                    raise self.fail(where, f"refers to missing cell {c}")
-            sample = self.cells[lcodes[0]]
+                if split_previous(c)[1] not in self.cells:
+                    raise self.fail(where, f"refers to missing cell {split_previous(c)[1]}")
+            sample = self.cells[next(c for c in lcodes if not split_previous(c)[0])]
             if total and sample.total_of is None:
-                self.cells[lcodes[0]] = replace(sample, total_of=rcodes)
+                self.cells[sample.code] = replace(sample, total_of=rcodes)
             try:
                 text = description.format(row=sample.row_label, column=sample.column_label)
             except (KeyError, IndexError, ValueError):

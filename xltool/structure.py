@@ -88,7 +88,8 @@ class _Comparison:
         expected = [s.name for s in self.layout.sheets]
         extra_ok = SUMMARY_SHEETS if self.role == "summary" else ()
         actual = [s.name for s in self.book.sheets]
-        missing = [n for n in expected if n not in actual]
+        optional = {s.name for s in self.layout.sheets if s.optional}
+        missing = [n for n in expected if n not in actual and n not in optional]
         extra = [n for n in actual if n not in expected and n not in extra_ok and n != META_SHEET
                  and not self._own_result_sheet(n)]
         renamed = self._renamed(missing, extra, expected, actual)

@@ -16,11 +16,11 @@ from xltool.findings import Finding
 from xltool.layout import SUMMARY_SHEETS, ExtraSheet, Layout
 from xltool.workbook_data import SheetData, WorkbookData
 
-STATUS_SHEET, DETAIL_SHEET, SOURCE_SHEET = SUMMARY_SHEETS
+STATUS_SHEET, DETAIL_SHEET, SOURCE_SHEET, EXPLAINED_SHEET = SUMMARY_SHEETS
 DETAIL_HEAD = ("单位代码", "单位名称", "角色", "成员单位")
 SOURCE_HEAD = ("文件名", "大小（字节）", "SHA-256", "格式", "年度", "单位代码", "单位名称", "角色", "修改时间（UTC）", "结论")
 ROLE_NAMES = {"agency": "单位", "summary": "汇总"}
-ACCEPTED = ("已采纳", "已采纳（有警告）")
+ACCEPTED = ("已采纳", "已采纳（有警告）", "已采纳（有说明）")
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,15 @@ def detail_sheet(layout: Layout, members: Sequence[Member]) -> ExtraSheet:
                       repeat_columns=len(DETAIL_HEAD))
 
 
+def explanations_sheet(explained: Sequence[tuple[object, object]]) -> ExtraSheet:
+    """说明汇总: every soft finding accepted on the agency's written explanation, with the check's two sides."""
+    rows = [[r.agency_code or "", r.agency_name or "", f.rule, f"{f.sheet}!{f.cell}" if f.cell else "",
+             f.detail.get("description", ""), f.actual, f.expected, f.detail.get("explanation", "")]
+            for r, f in explained]
+    return ExtraSheet(EXPLAINED_SHEET, ["单位代码", "单位名称", "规则", "位置", "核对内容", "本年（左边）", "对照（右边）", "单位的说明"],
+                      rows, len(rows), widths=(10, 26, 6, 16, 50, 12, 12, 60))
+
+
 def source_sheet(rows: Sequence[Sequence[object]]) -> ExtraSheet:
     return ExtraSheet(SOURCE_SHEET, list(SOURCE_HEAD), rows, len(rows), widths=(36, 12, 66, 22, 8, 12, 28, 8, 22, 16))
 
@@ -56,7 +65,7 @@ def source_sheet(rows: Sequence[Sequence[object]]) -> ExtraSheet:
 
 def summed_files(book: WorkbookData) -> tuple[tuple[str, str], ...]:
     """(agency code, sha256) of every agency file the summary says it summed (its 来源 sheet)."""
-    rows = _rows(book.sheet(SOURCE_SHEET))
+    rows = sheet_rows(book.sheet(SOURCE_SHEET))
     if not rows:
         return ()
     col = {name: i for i, name in enumerate(rows[0])}
@@ -69,7 +78,7 @@ def summed_files(book: WorkbookData) -> tuple[tuple[str, str], ...]:
 def verify(book: WorkbookData, layout: Layout, claimed: Iterable[str], values: Mapping[str, float]) -> list[Finding]:
     """The findings on what a summary claims: its members are the agencies of its 汇总明细, each once, and each
     input of its tables is the exact sum of its 汇总明细 rows."""
-    rows = _rows(book.sheet(DETAIL_SHEET))
+    rows = sheet_rows(book.sheet(DETAIL_SHEET))
     if not rows or tuple(rows[0][:len(DETAIL_HEAD)]) != DETAIL_HEAD:
         return [Finding("summary-unverified", reason="no-detail", sheet=DETAIL_SHEET)]
     columns = {str(head).split("\n", 1)[0]: i for i, head in enumerate(rows[0])}
@@ -98,7 +107,7 @@ def verify(book: WorkbookData, layout: Layout, claimed: Iterable[str], values: M
     return found
 
 
-def _rows(sheet: SheetData | None) -> list[list[object]]:
+def sheet_rows(sheet: SheetData | None) -> list[list[object]]:
     """A plain table sheet as rows of values (None where a cell is empty)."""
     if sheet is None or not sheet.cells:
         return []

@@ -98,6 +98,23 @@ def evaluate_values(book: WorkbookData, layout: Layout, structure: Structure) ->
     return Values(values, numbers, findings, unjudged)
 
 
+def explanations(book: WorkbookData, layout: Layout) -> tuple[tuple[str, str], ...]:
+    """(rule, text) of every filled row of the workbook's 说明 sheet (its defined name EXPLANATIONS); the texts
+    of one rule are joined. A workbook generated before the sheet existed has none."""
+    sheet_name, r1, c1, r2, _ = layout.names["EXPLANATIONS"]
+    sheet = book.sheet(sheet_name)
+    if sheet is None:
+        return ()
+    found: dict[str, list[str]] = {}
+    for row in range(r1, r2 + 1):
+        rule, text = (sheet.cells.get((row, c1 + j)) for j in (0, 1))
+        rule_text = str(rule.value).strip() if rule is not None and rule.value is not None else ""
+        explanation = str(text.value).strip() if text is not None and text.value is not None else ""
+        if rule_text and explanation:
+            found.setdefault(rule_text, []).append(explanation)
+    return tuple((rule, "；".join(texts)) for rule, texts in found.items())
+
+
 def _error(located: dict, value: object, problem: EvaluationError | None) -> Finding:
     if problem is not None:
         return Finding("error-value", reason=problem.reason, **located, actual=str(value), detail=problem.params)
