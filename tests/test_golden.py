@@ -11,7 +11,6 @@ import json
 import os
 from pathlib import Path
 
-import pytest
 
 from tests.corpus import ENTRIES, make_base
 from xltool.check import check_file

@@ -11,7 +11,6 @@ import shutil
 import time
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 from openpyxl import load_workbook
 from openpyxl.workbook.defined_name import DefinedName

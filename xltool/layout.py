@@ -8,149 +8,34 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from functools import cache
-from math import ceil
 
-from xltool.addresses import address
-from xltool.spec import Axis, Block, Cell, CellType, Table, Template, load_format, split_previous
+from xltool.layout_checks import FAILS, check_sheet, explanations_sheet, previous_sheet
+from xltool.layout_model import (  # the parts, for the modules that read a layout
+    DEFAULT_WIDTH,
+    META_SHEET,
+    SUMMARY_SHEETS,
+    TABLE_TOP,
+    ExtraSheet,
+    Formula,
+    Given,
+    Highlight,
+    Input,
+    Layout,
+    SheetLayout,
+    Text,
+    fit_height,
+    heading,
+    sum_expression,
+    text_lines,
+)
+from xltool.spec import Axis, Cell, CellType, Table, Template, load_format
 
-META_SHEET = "_xltool"
-SUMMARY_SHEETS = ("报送情况", "汇总明细", "来源", "说明汇总")  # the extra sheets of a summary workbook
-TABLE_TOP = 2  # a table starts under its heading row and one blank row
-DEFAULT_WIDTH = 8.43  # a column's width in characters when none is set (Excel's default)
-
-
-@dataclass(frozen=True)
-class Text:
-    """A constant cell: a label, heading or note. ``source`` names a metadata key that fills it; a text that
-    ``fills`` is a template over :func:`summary_values` (a summary's cover)."""
-
-    row: int
-    col: int
-    value: str
-    role: str
-    last_row: int
-    last_col: int
-    source: str | None = None
-    fills: bool = False
-
-    @property
-    def merged(self) -> bool:
-        return (self.last_row, self.last_col) != (self.row, self.col)
-
-
-@dataclass(frozen=True)
-class Formula:
-    row: int
-    col: int
-    formula: str  # with the leading "="
-    role: str  # total, check-side, check-diff, check-status, check-count
-    code: str | None = None  # the data point it computes, for totals
-
-
-@dataclass(frozen=True)
-class Input:
-    row: int
-    col: int
-    code: str | None  # the data point, or None for a cover field or an explanation typed by the clerk
-    type: CellType | None  # None: free text
-    choices: tuple[str, ...] = ()  # free text chosen from a list (the rule of an explanation)
-
-
-@dataclass(frozen=True)
-class Given:
-    """A locked number the generator writes for one workbook: last year's value of a data point."""
-
-    row: int
-    col: int
-    code: str
-
-
-@dataclass(frozen=True)
-class Highlight:
-    """Conditional format: the cell turns red (``bad``) or amber (``warn``) while ``formula`` is true."""
-
-    row: int
-    col: int
-    formula: str
-    style: str = "bad"
-
-
-@dataclass
-class SheetLayout:
-    name: str
-    texts: list[Text] = field(default_factory=list)
-    formulas: list[Formula] = field(default_factory=list)
-    inputs: list[Input] = field(default_factory=list)
-    highlights: list[Highlight] = field(default_factory=list)
-    given: list[Given] = field(default_factory=list)
-    widths: dict[int, float] = field(default_factory=dict)
-    heights: dict[int, float] = field(default_factory=dict)
-    header_rows: tuple[int, int] | None = None  # repeated on every printed page
-    optional: bool = False  # a workbook generated before the sheet existed may lack it
-
-
-@dataclass
-class ExtraSheet:
-    """A plain table sheet (summaries: status, details, provenance). Every value is written as data.
-
-    ``rows`` is iterated once, while the file is written, so a generator keeps a large table out of memory:
-    its rows are streamed into the sheet's XML instead of being held by xlsxwriter.
-    """
-
-    name: str
-    header: Sequence[str]
-    rows: Iterable[Sequence[object]]
-    count: int  # number of rows
-    widths: Sequence[float] = ()  # of the first columns; the others keep the default width
-    repeat_columns: int = 0  # a wide data sheet: its first columns are printed on every page, not shrunk to one
-
-    def width(self, col: int) -> float:
-        return self.widths[col] if col < len(self.widths) else DEFAULT_WIDTH
-
-
-@dataclass
-class Layout:
-    template: Template
-    sheets: list[SheetLayout]
-    positions: dict[str, tuple[str, int, int]]  # data point code -> (sheet, row, col)
-    fingerprint: str
-    names: dict[str, tuple[str, int, int, int, int]] = field(default_factory=dict)  # other defined names: ranges
-    previous: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # code -> its cell of last year's value
-
-    def sheet(self, name: str) -> SheetLayout:
-        return next(s for s in self.sheets if s.name == name)
-
-
-def sum_expression(cells: list[tuple[int, int]]) -> str:
-    """``SUM(D7:D25)`` for a contiguous run in one row or column, else ``D5+D6+…``."""
-    rows = {r for r, _ in cells}
-    cols = {c for _, c in cells}
-    ordered = sorted(cells)
-    contiguous = len(cells) > 2 and (
-        (len(cols) == 1 and max(rows) - min(rows) + 1 == len(cells))
-        or (len(rows) == 1 and max(cols) - min(cols) + 1 == len(cells))
-    )
-    if contiguous:
-        return f"SUM({address(*ordered[0])}:{address(*ordered[-1])})"
-    return "+".join(address(r, c) for r, c in cells)
-
-
-def text_lines(text: str, width: float) -> int:
-    """Lines a wrapped label needs in a column of ``width`` characters (a CJK glyph is two)."""
-    return sum(max(1, ceil(sum(2 if ord(ch) > 0x2E80 else 1 for ch in line) / max(width - 1, 1)))
-               for line in text.split("\n"))
-
-
-def _fit_height(sheet: SheetLayout, text: Text) -> None:
-    width = sum(sheet.widths.get(c, DEFAULT_WIDTH) for c in range(text.col, text.last_col + 1))
-    rows = text.last_row - text.row + 1
-    needed = 15 * text_lines(text.value, width) / rows
-    for r in range(text.row, text.last_row + 1):
-        sheet.heights[r] = max(sheet.heights.get(r, 15), needed)
-
+__all__ = [  # the layout, and the parts it is made of (xltool.layout_model), for the modules that read one
+    "DEFAULT_WIDTH", "META_SHEET", "SUMMARY_SHEETS", "ExtraSheet", "Formula", "Given", "Highlight", "Input", "Layout",
+    "SheetLayout", "Text", "build_layout", "layout_for", "summary_values", "text_lines", "text_value",
+]
 
 @cache
 def layout_for(format_name: str, role: str = "agency", previous: bool = False) -> Layout:
@@ -184,55 +69,17 @@ def build_layout(template: Template, role: str = "agency", previous: bool = Fals
             _matrix(sheet, table, template, positions)
         tables.append(sheet)
     _totals(template, positions, {s.name: s for s in tables})
-    explanations, names = _explanations(template)
-    last_year = _previous(template) if previous else None
+    explanations, names = explanations_sheet(template)
+    last_year = previous_sheet(template) if previous else None
     prev_cells = {g.code: (last_year.name, g.row, g.col) for g in last_year.given} if last_year else {}
-    checks = _checks(template, positions, prev_cells)
+    checks = check_sheet(template, positions, prev_cells)
     sheets = [_cover(template, role), *tables, checks, explanations, *([last_year] if last_year else [])]
     for sheet in sheets:
         for text in sheet.texts:
             if text.role in ("label", "header", "corner", "caption", "instruction"):
-                _fit_height(sheet, text)
+                fit_height(sheet, text)
     agency = [_cover(template, "agency") if s is sheets[0] else s for s in sheets]
     return Layout(template, sheets, positions, _fingerprint(template, agency), names, prev_cells)
-
-
-def _explanations(template: Template) -> tuple[SheetLayout, dict[str, tuple[str, int, int, int, int]]]:
-    """The open two-column sheet where the agency explains soft findings; its defined name EXPLANATIONS."""
-    spec = template.explanations
-    sheet = SheetLayout(spec.sheet, widths={0: 12, 1: 100}, optional=True)
-    _heading(sheet, spec.heading, 2)
-    sheet.texts.append(Text(1, 0, spec.note, "instruction", 1, 1))
-    top = TABLE_TOP + 1
-    for j, label in enumerate(spec.columns):
-        sheet.texts.append(Text(top, j, label, "header", top, j))
-    sheet.header_rows = (top, top)
-    first, last = top + 1, top + spec.rows
-    for row in range(first, last + 1):
-        sheet.inputs.append(Input(row, 0, None, None, choices=template.soft_rules))
-        sheet.inputs.append(Input(row, 1, None, None))
-    return sheet, {"EXPLANATIONS": (spec.sheet, first, 0, last, 1)}
-
-
-def _previous(template: Template) -> SheetLayout:
-    """The locked sheet of last year's values that this year's cross-year rules refer to."""
-    spec = template.previous
-    sheet = SheetLayout(spec.sheet, widths={0: 28, 1: 40, 2: 24, 3: 14})
-    _heading(sheet, spec.heading, len(spec.columns))
-    for j, label in enumerate(spec.columns):
-        sheet.texts.append(Text(TABLE_TOP, j, label, "header", TABLE_TOP, j))
-    sheet.header_rows = (TABLE_TOP, TABLE_TOP)
-    referred = {split_previous(c)[1] for i in template.identities for c in (*i.left, *i.right) if split_previous(c)[0]}
-    for row, cell in enumerate((c for c in template.cells.values() if c.code in referred), start=TABLE_TOP + 1):
-        for j, text in enumerate((cell.code, cell.row_label, cell.column_label)):
-            sheet.texts.append(Text(row, j, text, "label", row, j))
-        sheet.given.append(Given(row, 3, cell.code))
-    return sheet
-
-
-def _heading(sheet: SheetLayout, text: str, width: int) -> None:
-    sheet.texts.append(Text(0, 0, text, "title", 0, width - 1))
-    sheet.heights[0] = 24
 
 
 def _cover(template: Template, role: str) -> SheetLayout:
@@ -240,7 +87,7 @@ def _cover(template: Template, role: str) -> SheetLayout:
     cover = template.cover
     summary = role == "summary"
     sheet = SheetLayout(cover.sheet, widths={0: 16, 1: 30, 2: 30, 3: 30})
-    _heading(sheet, cover.heading, 4)
+    heading(sheet, cover.heading, 4)
     row = TABLE_TOP
     for f in cover.fields:
         if f.source is None and summary:
@@ -265,7 +112,7 @@ def _cover(template: Template, role: str) -> SheetLayout:
 
 def _blocks(sheet: SheetLayout, table: Table, template: Template, positions: dict[str, tuple[str, int, int]]) -> None:
     width = 1 + max(len(b.columns) for b in table.blocks)
-    _heading(sheet, table.heading, width)
+    heading(sheet, table.heading, width)
     sheet.widths = {0: 28, **{c: 18 for c in range(1, width)}}
     row = TABLE_TOP
     sheet.header_rows = None
@@ -313,7 +160,7 @@ def _matrix(sheet: SheetLayout, table: Table, template: Template, positions: dic
     label_cols = max((len(r.groups) + 1 for r in rows if r.label), default=0)
     depth = max(len(c.groups) + 1 for c in columns)
     top, first_data_row = TABLE_TOP, TABLE_TOP + depth
-    _heading(sheet, table.heading, label_cols + len(columns))
+    heading(sheet, table.heading, label_cols + len(columns))
     if label_cols:
         sheet.widths = {0: 10, **{c: 12 for c in range(1, label_cols - 1)}, label_cols - 1: 38}
         if label_cols == 1:
@@ -353,53 +200,7 @@ def _totals(template: Template, positions: dict, sheets: dict[str, SheetLayout])
         left = sum_expression([positions[c][1:] for c in ident.left])
         right = sum_expression([positions[c][1:] for c in ident.right]) if ident.right else "0"
         sheets[name].highlights.append(Highlight(row, col, f"=ROUND(({left})-({right}),{template.decimals})"
-                                                          f"{_FAILS[ident.relation]}0"))
-
-
-_FAILS = {"=": "<>", "<=": ">", ">=": "<"}  # the difference left - right fails the relation when it is so to 0
-_HOLDS = {"=": "=", "<=": "<=", ">=": ">="}
-
-
-def _checks(template: Template, positions: dict, previous: dict[str, tuple[str, int, int]]) -> SheetLayout:
-    """The live check sheet: one line per identity, cross-year ones only when last year's figures are given."""
-    spec = template.checks
-    sheet = SheetLayout(spec.sheet, widths={0: 8, 1: 70, 2: 10, 3: 10, 4: 10, 5: 10})
-    _heading(sheet, spec.heading, len(spec.columns))
-    shown = [i for i in template.identities if previous or not i.cross_year]
-    first = TABLE_TOP + 2
-    last = first + len(shown) - 1
-
-    def side(refs: tuple[str, ...]) -> str:
-        terms = []
-        for ref in refs:
-            is_previous, code = split_previous(ref)
-            if is_previous:
-                name, row, col = previous[code]
-                terms.append(f"'{name}'!{address(row, col)}")
-            else:
-                terms.append(code)
-        return "=" + ("+".join(terms) or "0")
-
-    sheet.texts.append(Text(TABLE_TOP, 0, spec.summary, "field", TABLE_TOP, 1))
-    sheet.formulas.append(Formula(TABLE_TOP, 2, f'=COUNTIF({address(first, 5, True)}:{address(last, 5, True)},'
-                                                f'"{spec.failed}")', "check-count"))
-    sheet.highlights.append(Highlight(TABLE_TOP, 2, f"={address(TABLE_TOP, 2)}>0"))
-    for j, label in enumerate(spec.columns):
-        sheet.texts.append(Text(TABLE_TOP + 1, j, label, "header", TABLE_TOP + 1, j))
-    sheet.header_rows = (TABLE_TOP + 1, TABLE_TOP + 1)
-    for i, ident in enumerate(shown):
-        row = first + i
-        failed = template.previous.explain if ident.cross_year else spec.failed
-        sheet.texts.append(Text(row, 0, ident.rule, "label", row, 0))
-        sheet.texts.append(Text(row, 1, ident.description, "label", row, 1))
-        sheet.formulas.append(Formula(row, 2, side(ident.left), "check-side"))
-        sheet.formulas.append(Formula(row, 3, side(ident.right), "check-side"))
-        sheet.formulas.append(Formula(row, 4, f"={address(row, 2)}-{address(row, 3)}", "check-diff"))
-        sheet.formulas.append(Formula(row, 5, f'=IF(ROUND({address(row, 4)},{template.decimals})'
-                                              f'{_HOLDS[ident.relation]}0,"{spec.passed}","{failed}")', "check-status"))
-        sheet.highlights.append(Highlight(row, 5, f'={address(row, 5)}="{failed}"',
-                                          "warn" if ident.cross_year else "bad"))
-    return sheet
+                                                          f"{FAILS[ident.relation]}0"))
 
 
 def _fingerprint(template: Template, sheets: list[SheetLayout]) -> str:

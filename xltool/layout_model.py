@@ -1,0 +1,155 @@
+"""The parts a sheet layout is made of: text, formula, input and given cells, highlights, plain table sheets.
+
+Rows and columns are 0-based. :mod:`xltool.layout` builds them from the spec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from math import ceil
+
+from xltool.addresses import address
+from xltool.spec import CellType, Template
+
+META_SHEET = "_xltool"
+SUMMARY_SHEETS = ("报送情况", "汇总明细", "来源", "说明汇总")  # the extra sheets of a summary workbook
+TABLE_TOP = 2  # a table starts under its heading row and one blank row
+DEFAULT_WIDTH = 8.43  # a column's width in characters when none is set (Excel's default)
+
+
+@dataclass(frozen=True)
+class Text:
+    """A constant cell: a label, heading or note. ``source`` names a metadata key that fills it; a text that
+    ``fills`` is a template over :func:`summary_values` (a summary's cover)."""
+
+    row: int
+    col: int
+    value: str
+    role: str
+    last_row: int
+    last_col: int
+    source: str | None = None
+    fills: bool = False
+
+    @property
+    def merged(self) -> bool:
+        return (self.last_row, self.last_col) != (self.row, self.col)
+
+
+@dataclass(frozen=True)
+class Formula:
+    row: int
+    col: int
+    formula: str  # with the leading "="
+    role: str  # total, check-side, check-diff, check-status, check-count
+    code: str | None = None  # the data point it computes, for totals
+
+
+@dataclass(frozen=True)
+class Input:
+    row: int
+    col: int
+    code: str | None  # the data point, or None for a cover field or an explanation typed by the clerk
+    type: CellType | None  # None: free text
+    choices: tuple[str, ...] = ()  # free text chosen from a list (the rule of an explanation)
+
+
+@dataclass(frozen=True)
+class Given:
+    """A locked number the generator writes for one workbook: last year's value of a data point."""
+
+    row: int
+    col: int
+    code: str
+
+
+@dataclass(frozen=True)
+class Highlight:
+    """Conditional format: the cell turns red (``bad``) or amber (``warn``) while ``formula`` is true."""
+
+    row: int
+    col: int
+    formula: str
+    style: str = "bad"
+
+
+@dataclass
+class SheetLayout:
+    name: str
+    texts: list[Text] = field(default_factory=list)
+    formulas: list[Formula] = field(default_factory=list)
+    inputs: list[Input] = field(default_factory=list)
+    highlights: list[Highlight] = field(default_factory=list)
+    given: list[Given] = field(default_factory=list)
+    widths: dict[int, float] = field(default_factory=dict)
+    heights: dict[int, float] = field(default_factory=dict)
+    header_rows: tuple[int, int] | None = None  # repeated on every printed page
+    optional: bool = False  # a workbook generated before the sheet existed may lack it
+
+
+@dataclass
+class ExtraSheet:
+    """A plain table sheet (summaries: status, details, provenance). Every value is written as data.
+
+    ``rows`` is iterated once, while the file is written, so a generator keeps a large table out of memory:
+    its rows are streamed into the sheet's XML instead of being held by xlsxwriter.
+    """
+
+    name: str
+    header: Sequence[str]
+    rows: Iterable[Sequence[object]]
+    count: int  # number of rows
+    widths: Sequence[float] = ()  # of the first columns; the others keep the default width
+    repeat_columns: int = 0  # a wide data sheet: its first columns are printed on every page, not shrunk to one
+
+    def width(self, col: int) -> float:
+        return self.widths[col] if col < len(self.widths) else DEFAULT_WIDTH
+
+
+@dataclass
+class Layout:
+    template: Template
+    sheets: list[SheetLayout]
+    positions: dict[str, tuple[str, int, int]]  # data point code -> (sheet, row, col)
+    fingerprint: str
+    names: dict[str, tuple[str, int, int, int, int]] = field(default_factory=dict)  # other defined names: ranges
+    previous: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # code -> its cell of last year's value
+
+    def sheet(self, name: str) -> SheetLayout:
+        return next(s for s in self.sheets if s.name == name)
+
+
+def sum_expression(cells: list[tuple[int, int]]) -> str:
+    """``SUM(D7:D25)`` for a contiguous run in one row or column, else ``D5+D6+…``."""
+    rows = {r for r, _ in cells}
+    cols = {c for _, c in cells}
+    ordered = sorted(cells)
+    contiguous = len(cells) > 2 and (
+        (len(cols) == 1 and max(rows) - min(rows) + 1 == len(cells))
+        or (len(rows) == 1 and max(cols) - min(cols) + 1 == len(cells))
+    )
+    if contiguous:
+        return f"SUM({address(*ordered[0])}:{address(*ordered[-1])})"
+    return "+".join(address(r, c) for r, c in cells)
+
+
+def text_lines(text: str, width: float) -> int:
+    """Lines a wrapped label needs in a column of ``width`` characters (a CJK glyph is two)."""
+    return sum(max(1, ceil(sum(2 if ord(ch) > 0x2E80 else 1 for ch in line) / max(width - 1, 1)))
+               for line in text.split("\n"))
+
+
+def fit_height(sheet: SheetLayout, text: Text) -> None:
+    width = sum(sheet.widths.get(c, DEFAULT_WIDTH) for c in range(text.col, text.last_col + 1))
+    rows = text.last_row - text.row + 1
+    needed = 15 * text_lines(text.value, width) / rows
+    for r in range(text.row, text.last_row + 1):
+        sheet.heights[r] = max(sheet.heights.get(r, 15), needed)
+
+
+def heading(sheet: SheetLayout, text: str, width: int) -> None:
+    sheet.texts.append(Text(0, 0, text, "title", 0, width - 1))
+    sheet.heights[0] = 24
+
+
