@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from openpyxl import load_workbook
 
 from tests.conftest import libreoffice_resave
-from tests.fill import next_year, random_values, type_into
+from tests.fill import next_year, random_values, totals, type_into
+from xltool.addresses import address
 from xltool import merge as merging
 from xltool.cli import main
 from xltool.generate import generate_workbook
@@ -262,3 +263,46 @@ def test_libreoffice_shows_the_cross_year_line_failing_and_then_passing(cycle, t
 def _s1_status(path: Path) -> dict[str, str]:
     ws = load_workbook(path, data_only=True)["校验"]
     return {r[1].split("：")[0]: r[5] for r in ws.iter_rows(min_row=5, values_only=True) if r[0] == "S1"}
+
+
+def test_s9_a_total_that_jumps_is_a_question(cycle, tmp_path):
+    template = layout_for("2021").template
+    agency = next(a for a in AGENCIES if totals(template, cycle["last"][a.code])["T4_REVIEW_TOTAL"] > 0)
+    before = totals(template, cycle["last"][agency.code])["T4_REVIEW_TOTAL"]
+    this = dict(cycle["this"][agency.code])
+    this["T4_REVIEW_UPHELD"] += 11 * before  # more than tenfold last year's 行政复议 总计
+    path = tmp_path / f"{agency.code}.xlsx"
+    generate_workbook(path, "2021", 2024, agency)
+    type_into(path, "2021", this)
+    code, data = _check(str(path), "--previous", str(cycle["before"]), "--no-explanations")
+    sheet, row, col = layout_for("2021").positions["T4_REVIEW_TOTAL"]
+    assert [f for f in _codes(data, path.name) if f[1] == "S9"] == [("implausible-value", "S9", address(row, col))]
+
+
+def test_explanations_are_exported_and_agencies_without_last_years_figures_are_named(cycle, tmp_path):
+    path = tmp_path / "A01.xlsx"
+    generate_workbook(path, "2021", 2024, Agency("N01", "新设单位", "部门"))
+    type_into(path, "2021", cycle["this"]["A01"])
+    book = load_workbook(path)
+    book["说明"]["A5"], book["说明"]["B5"] = "S9", "本年机构合并，申请量大增。"
+    book.save(path)
+    exported = CliRunner().invoke(main, ["export", str(path), "--json"])
+    rows = [r for r in json.loads(exported.stdout) if r["code"] == "EXPLANATION"]
+    assert [(r["row"], r["value"]) for r in rows] == [("S9", "本年机构合并，申请量大增。")]
+    merged = CliRunner().invoke(main, ["merge", str(path), str(cycle["now"]), "--previous",
+                                       str(cycle["root"] / "summary-2023.xlsx"), "-o", str(tmp_path / "s.xlsx")])
+    assert "无上年数据、未做跨年度核对的单位：N01。" in merged.output
+
+
+def test_generate_with_previous_prefills_2019s_previous_year_count(tmp_path):
+    template = layout_for("2019").template
+    last = _no_rules(random_values(template, random.Random(12)))
+    a = Agency("A01", "一局", "部门")
+    generate_workbook(tmp_path / "2019.xlsx", "2019", 2019, a)
+    type_into(tmp_path / "2019.xlsx", "2019", last)
+    out = tmp_path / "2020.xlsx"
+    result = CliRunner().invoke(main, ["generate", "--format", "2019", "--year", "2020", "--agency", "一局", "--code",
+                                       "A01", "--previous", str(tmp_path / "2019.xlsx"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    sheet, row, col = layout_for("2019", previous=True).positions["T2_FEES_PREV"]
+    assert load_workbook(out)[sheet].cell(row + 1, col + 1).value == last["T2_FEES_PREV"] + last["T2_FEES_CHANGE"]
