@@ -265,11 +265,6 @@ def shipped() -> dict[str, Template]:
     return formats
 
 
-def available_formats() -> list[str]:
-    """The ids of the shipped formats."""
-    return list(shipped())
-
-
 def load_format(name: str) -> Template:
     """A shipped format by id (``gov-disclosure-2021``) or short name (``2021``)."""
     for template in shipped().values():
