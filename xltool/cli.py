@@ -244,3 +244,31 @@ def publish(workbook: Path, output: Path, with_text: bool, force: bool) -> None:
         raise SystemExit(1) from None
     for path in paths:
         click.echo(f"已发布：{shown(path)}")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(readable=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON (check's fields; location for sheet/cell).")
+@click.option("--to-workbook", "workbook_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Write each audited report as a filled workbook of its format, with a 审核结果 sheet, into this folder.")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, help="Read the tables as this format (default: from the labels).")
+@click.option("--year", type=click.IntRange(2000, 2100), help="The report year (default: from the title or dates).")
+@click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV or XLSX with code,name,type: agency types by name for S6.")
+def audit(paths: tuple[Path, ...], as_json: bool, workbook_dir: Path | None, fmt: str | None, year: int | None,
+          roster: Path | None) -> None:
+    """Audit published reports (DOCX, HTML, PDF, text): exit 0 when no error is found, 1 otherwise."""
+    from xltool import audit as auditing
+
+    types = {a.name: a.type for a in load_roster(roster) if a.type} if roster else None
+    reports = auditing.audit(paths, fmt=fmt, year=year, types=types)
+    if not reports:
+        raise click.UsageError("no reports found in " + ", ".join(map(shown, paths)))
+    if workbook_dir is not None:
+        taken: set[str] = set()
+        for report in reports:
+            written = auditing.to_workbook(report, workbook_dir, taken)
+            if written is not None and not as_json:
+                click.echo(f"已写入工作簿：{shown(written)}", err=True)
+    click.echo(auditing.render_json(reports) if as_json else auditing.render_text(reports))
+    raise SystemExit(0 if all(r.valid for r in reports) else 1)
