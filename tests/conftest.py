@@ -19,7 +19,7 @@ from xltool.layout import layout_for  # noqa: E402
 from xltool.roster import Agency  # noqa: E402
 
 FORMATS = {"2019": 2020, "2021": 2023}  # format -> a report year it is used for
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SHARED = Path(__file__).resolve().parent / "data"  # copies of ../shared/seed and ../shared/reports (see its README)
 
 
 def blank(tmp_path: Path, fmt: str = "2021", name: str = "a.xlsx", agency: Agency | None = None) -> Path:

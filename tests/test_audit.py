@@ -406,3 +406,4 @@ def test_hostile_inputs(tmp_path, no_network, monkeypatch):
         assert time.monotonic() - started < 10, name
         assert [(f.code, f.reason) for f in report.findings] == [(code, reason)], (name, report.findings)
         assert not report.valid
+
