@@ -21,6 +21,7 @@ from xltool.audit_text import check_text
 from xltool.findings import Finding
 from xltool.identities import holds
 from xltool.render import SEVERITY
+from xltool.results import Verdicts
 from xltool.report_text import load_phrasing, number_text
 from xltool.spec import Template, load_format, shipped
 from xltool.values import _advice
@@ -33,7 +34,7 @@ TOWNSHIP_TYPE = "乡镇街道"
 
 
 @dataclass(frozen=True)
-class AuditReport:
+class AuditReport(Verdicts):
     """What auditing one published report found: its format, year and agency as read, every value as read
     (None: printed but not a number, or blank), where each came from, and the findings."""
 
@@ -45,18 +46,6 @@ class AuditReport:
     values: Mapping[str, Decimal | None] = field(default_factory=dict)
     where: Mapping[str, str] = field(default_factory=dict)
     kind: str | None = None
-
-    @property
-    def valid(self) -> bool:
-        return not any(f.severity == "error" for f in self.findings)
-
-    @property
-    def errors(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity == "warning"]
 
     def numbers(self) -> dict[str, float]:
         return {c: float(v) for c, v in self.values.items() if v is not None}

@@ -66,8 +66,26 @@ class Origin:
     members: tuple[str, ...] = ()
 
 
+class Verdicts:
+    """What a report's findings say of it: valid (no error), its errors, its warnings."""
+
+    findings: tuple[Finding, ...]
+
+    @property
+    def valid(self) -> bool:
+        return not any(f.severity == "error" for f in self.findings)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "warning"]
+
+
 @dataclass(frozen=True, eq=False)
-class FileReport:
+class FileReport(Verdicts):
     """What checking one file found, and what merging it needs."""
 
     path: Path
@@ -97,18 +115,6 @@ class FileReport:
     def explained(self) -> bool:
         """Accepted on the agency's written explanation of at least one soft finding."""
         return any(f.explained for f in self.findings)
-
-    @property
-    def valid(self) -> bool:
-        return not any(f.severity == "error" for f in self.findings)
-
-    @property
-    def errors(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity == "warning"]
 
     def to_dict(self) -> dict:
         return {"path": shown(self.path), "valid": self.valid, "format": self.format, "year": self.year,
