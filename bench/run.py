@@ -1,62 +1,54 @@
-"""Benchmark: merge against the naive per-file formulas loop and against just reading the files.
+"""Benchmark: `xltool merge` against the raw floor of reading the same files, on files as office suites save them,
+and a single `xltool check FILE` as a clerk runs it.
 
-    python bench/run.py              # N = 1,000 filled 2021-format workbooks
-    python bench/run.py --n 10000    # the memory target
+    python bench/run.py                  # 1,000 files of each kind (the corpus is made once: bench/corpus.py)
+    python bench/run.py --n 10000        # 10,000 (minutes; the LibreOffice corpus takes long to make once)
+    python bench/run.py --kinds openpyxl --skip-single
 
-Measures, on the same files, in one run:
-  (g) generating N blank workbooks from a roster (xltool.generate.generate_roster);
-  (a) `xltool merge` of all N, end to end, in a subprocess (wall time, peak memory of its process tree);
-  (b) the naive loop `formulas.ExcelModel().loads(path).finish().calculate()` over a sample, scaled to N;
-  (c) the floor: opening every file with openpyxl in read-only mode and reading every cell.
-Prints the ratios (b)/(a) and (a)/(c), files per second and peak memory, and writes them to bench/results-<N>.md.
+Measures, in one run on this machine, for each kind of file (xltool's own, saved by openpyxl, re-saved by
+LibreOffice — see bench/corpus.py):
+
+  floor  read + sha256 + unzip + expat-parse every XML part of every file, in one process (best of 3);
+  merge  `xltool merge FOLDER -o summary.xlsx` end to end (a fresh process and its workers), without and with
+         a roster of all the agencies; wall time, CPU time, the CPU time other processes of the machine took
+         meanwhile (a shared machine's noise), and peak memory (proportional set size of the process tree,
+         sampled every 20 ms);
+  ratio  merge / floor (the target: at most 2).
+
+and `xltool check FILE` (wall time, interpreter start included), median of 7 fresh processes each: cold (the
+compiled-formula cache emptied before every run) and warm (the cache kept). The files are read once before
+anything is timed, so that every measure starts with them in the page cache. Python's bytecode is kept under
+the corpus folder (PYTHONPYCACHEPREFIX), as an installed package has it. Writes bench/results-N.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import io
+import json
 import os
 import platform
-import random
+import resource
 import shutil
+import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import zipfile
 from pathlib import Path
+from xml.parsers import expat
 
 os.environ.setdefault("TQDM_DISABLE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from xltool.files import atomic_write  # noqa: E402
-from tests.fill import random_values  # noqa: E402
-from xltool.generate import (  # noqa: E402
-    Metadata,
-    default_timestamp,
-    generate_roster,
-    safe_filename,
-    workbook_bytes,
-)
-from xltool.layout import layout_for  # noqa: E402
-from xltool.roster import Agency  # noqa: E402
+from bench import corpus  # noqa: E402
 
-FMT, YEAR = "2021", 2024
-
-
-def make_filled(out: Path, n: int) -> list[Path]:
-    """N returned workbooks: what generate writes, with valid random values in every input cell."""
-    layout = layout_for(FMT)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(n):
-        agency = Agency(f"B{i:05d}", f"测试单位{i:05d}")
-        meta = Metadata(layout.template.format, layout.template.version, YEAR, agency.code, agency.name,
-                        generated_at=default_timestamp(), fingerprint=layout.fingerprint)
-        values = random_values(layout.template, random.Random(i))
-        path = out / safe_filename(f"{agency.code}_{agency.name}.xlsx")
-        atomic_write(path, workbook_bytes(layout, meta, values=values))
-        paths.append(path)
-    return paths
+KIND_NAMES = {"xltool": "as xltool fills them", "openpyxl": "saved by openpyxl", "libreoffice": "re-saved by LibreOffice"}
+SINGLE_RUNS = 7
 
 
 def tree_memory(pid: int) -> int:
@@ -82,10 +74,21 @@ def tree_memory(pid: int) -> int:
     return total
 
 
-def run_measured(cmd: list[str]) -> tuple[float, int, int]:
-    """Wall seconds, peak memory of the process tree (sampled every 20 ms), exit code."""
+def busy_seconds() -> float:
+    """CPU seconds all processes of the machine have used since boot (/proc/stat), to tell how much of a
+    run's time other processes took."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _, _, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def run_measured(cmd: list[str], env: dict | None = None) -> dict:
+    """Wall seconds, CPU seconds of the process tree, CPU seconds other processes took meanwhile, peak memory
+    (sampled every 20 ms), exit code, output."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    busy = busy_seconds()
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     peak = 0
     done = threading.Event()
 
@@ -97,83 +100,189 @@ def run_measured(cmd: list[str]) -> tuple[float, int, int]:
 
     sampler = threading.Thread(target=sample)
     sampler.start()
+    out = proc.stdout.read()
     code = proc.wait()
+    wall = time.perf_counter() - start
     done.set()
     sampler.join()
-    return time.perf_counter() - start, peak, code
-
-
-def naive(paths: list[Path]) -> float:
-    import formulas
-
-    start = time.perf_counter()
-    for path in paths:
-        formulas.ExcelModel().loads(str(path)).finish().calculate()
-    return time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    others = max(0.0, busy_seconds() - busy - cpu)  # this process's own sampling included: an upper bound
+    return {"wall": wall, "cpu": cpu, "others": others, "peak": peak, "code": code, "out": out}
 
 
 def floor(paths: list[Path]) -> float:
-    from openpyxl import load_workbook
+    """Read, hash, unzip and expat-parse every XML part of every file, in this process: the least any checker
+    that reads every part of every file must do."""
+    best = min(_floor(paths) for _ in range(3))
+    return best
 
+
+def _floor(paths: list[Path]) -> float:
     start = time.perf_counter()
     for path in paths:
-        book = load_workbook(path, read_only=True)
-        for ws in book.worksheets:
-            for _ in ws.iter_rows(values_only=True):
-                pass
-        book.close()
+        data = path.read_bytes()
+        hashlib.sha256(data).hexdigest()
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            for info in zf.infolist():
+                part = zf.read(info)
+                if info.filename.endswith((".xml", ".rels")):
+                    expat.ParserCreate().Parse(part, True)
     return time.perf_counter() - start
+
+
+def warm(paths: list[Path]) -> int:
+    return sum(len(p.read_bytes()) for p in paths)
+
+
+def xltool_env(pycache: Path, cache_dir: Path | None = None) -> dict:
+    env = dict(os.environ, PYTHONPYCACHEPREFIX=str(pycache), TQDM_DISABLE="1")
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if cache_dir is not None:
+        env["XLTOOL_CACHE_DIR"] = str(cache_dir)
+    return env
+
+
+XLTOOL = [sys.executable, "-c", "from xltool.cli import main; main()"]
+
+
+def merge(folder: Path, out: Path, roster: Path | None, env: dict) -> dict:
+    cmd = [*XLTOOL, "merge", str(folder), "-o", str(out), "--json"]
+    if roster is not None:
+        cmd += ["--roster", str(roster)]
+    result = run_measured(cmd, env)
+    try:
+        entries = json.loads(result["out"])["agencies"]
+        result["accepted"] = sum(e["status"].startswith("已采纳") for e in entries)
+    except (ValueError, KeyError):
+        result["accepted"] = None
+    return result
+
+
+def single_check(path: Path, pycache: Path, runs: int = SINGLE_RUNS, disk: bool = False) -> dict[str, list[float]]:
+    """`xltool check FILE` in fresh processes: cold (an empty compiled-formula cache each time) and warm; with
+    ``disk``, also cold with the operating system's file cache dropped first (root only)."""
+    out: dict[str, list[float]] = {"cold": [], "warm": [], "disk": []}
+    with tempfile.TemporaryDirectory(prefix="xltool-bench-cache-") as tmp:
+        warm_dir = Path(tmp) / "warm"
+        subprocess.run([*XLTOOL, "check", str(path)], env=xltool_env(pycache, warm_dir), capture_output=True)
+        modes = (("cold", True), ("warm", False)) + ((("disk", True),) if disk else ())
+        for _ in range(runs):
+            for mode, empty in modes:
+                cache = Path(tmp) / ("cold" if empty else "warm")
+                if empty:
+                    shutil.rmtree(cache, ignore_errors=True)
+                if mode == "disk":
+                    os.sync()
+                    Path("/proc/sys/vm/drop_caches").write_text("3\n")
+                start = time.perf_counter()
+                done = subprocess.run([*XLTOOL, "check", str(path)], env=xltool_env(pycache, cache),
+                                      capture_output=True)
+                out[mode].append(time.perf_counter() - start)
+                assert done.returncode == 0, done.stdout.decode() + done.stderr.decode()
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--n", type=int, default=1000, help="number of workbooks (default 1000)")
-    parser.add_argument("--sample", type=int, default=30, help="files in the naive formulas sample")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
-    parser.add_argument("--skip-naive", action="store_true", help="skip (b), e.g. for --n 10000")
+    parser.add_argument("--n", type=int, default=1000, help="files of each kind (default 1000)")
+    parser.add_argument("--kinds", default=",".join(corpus.KINDS))
+    parser.add_argument("--skip-single", action="store_true", help="skip the single-file check")
+    parser.add_argument("--skip-roster", action="store_true", help="skip the merges with a roster")
+    parser.add_argument("--repeat", type=int, default=1, help="run each merge this many times, keep the fastest")
+    parser.add_argument("--drop-os-caches", action="store_true",
+                        help="also time a single check after dropping the OS file cache (needs root)")
+    parser.add_argument("--readme", action="store_true",
+                        help="only rewrite README's bench block from bench/results-*.md")
     args = parser.parse_args()
-    n = args.n
-    shutil.rmtree(args.out, ignore_errors=True)
-    files_dir = args.out / "files"
-
-    start = time.perf_counter()
-    generate_roster(args.out / "blank", FMT, YEAR, [Agency(f"G{i:05d}", f"单位{i:05d}") for i in range(min(n, 1000))])
-    generate_s = time.perf_counter() - start
-    shutil.rmtree(args.out / "blank")
-    print(f"(g) generate {min(n, 1000)} blank workbooks: {generate_s:.1f} s", flush=True)
-
-    paths = make_filled(files_dir, n)
-    size = sum(p.stat().st_size for p in paths)
-    print(f"made {n} filled workbooks ({size / n / 1024:.1f} KB each)", flush=True)
-
-    summary = args.out / "summary.xlsx"
-    merge_s, peak, code = run_measured([sys.executable, "-c", "from xltool.cli import main; main()", "merge",
-                                        str(files_dir), "-o", str(summary)])
-    assert code == 0 and summary.exists(), f"merge failed with exit code {code}"
-    print(f"(a) merge: {merge_s:.2f} s, {n / merge_s:.0f} files/s, peak memory {peak / 2**20:.0f} MB", flush=True)
-
-    floor_s = floor(paths)
-    print(f"(c) openpyxl read-only read: {floor_s:.2f} s, {n / floor_s:.0f} files/s", flush=True)
-    lines = [f"# Benchmark ({n} workbooks, {FMT} format)", "",
-             f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-             f"{platform.platform()}", "",
-             "| measure | seconds | files/s |", "|---|---|---|",
-             f"| (g) generate {min(n, 1000)} blank workbooks from a roster | {generate_s:.1f} | "
-             f"{min(n, 1000) / generate_s:.0f} |",
-             f"| (a) `xltool merge` of all {n}, end to end | {merge_s:.2f} | {n / merge_s:.0f} |",
-             f"| (c) openpyxl read-only, every cell of every file | {floor_s:.2f} | {n / floor_s:.0f} |"]
-    ratios = [f"- (a)/(c) = {merge_s / floor_s:.2f} (target ≤ 3)",
-              f"- peak memory of the merge (process and workers) = {peak / 2**20:.0f} MB"]
-    if not args.skip_naive:
-        sample = paths[: args.sample]
-        naive_s = naive(sample) * n / len(sample)
-        print(f"(b) naive formulas loop: {naive_s:.1f} s scaled from {len(sample)} files", flush=True)
-        lines.append(f"| (b) naive `formulas` loop, {len(sample)} files scaled to {n} | {naive_s:.1f} | "
-                     f"{n / naive_s:.1f} |")
-        ratios.insert(0, f"- (b)/(a) = {naive_s / merge_s:.1f} (target ≥ 20)")
-    report = "\n".join(lines + [""] + ratios) + "\n"
+    if args.readme:
+        update_readme()
+        return
+    n, kinds = args.n, tuple(args.kinds.split(","))
+    root = corpus.make(n, kinds)
+    pycache = root / "pycache"
+    env = xltool_env(pycache)
+    subprocess.run([*XLTOOL, "--version"], env=env, capture_output=True)  # bytecode written once
+    load = os.getloadavg()[0]
+    rows, single = [], {}
+    work = Path(tempfile.mkdtemp(prefix="xltool-bench-"))
+    try:
+        for kind in kinds:
+            paths = corpus.files(n, kind)
+            folder = paths[0].parent
+            if len(list(folder.glob("*.xlsx"))) != n:  # merge takes the whole folder: give it exactly n files
+                folder = work / kind
+                folder.mkdir()
+                for p in paths:
+                    os.symlink(p, folder / p.name)
+            size = warm(paths)
+            floor_s = floor(paths)
+            print(f"{kind}: floor {floor_s:.2f} s", flush=True)
+            plain = min((merge(folder, work / f"{kind}.xlsx", None, env) for _ in range(args.repeat)),
+                        key=lambda r: r["wall"])
+            print(f"{kind}: merge {plain['wall']:.2f} s, {plain['peak'] / 2**20:.0f} MB, "
+                  f"accepted {plain['accepted']}", flush=True)
+            listed = None
+            if not args.skip_roster:
+                listed = min((merge(folder, work / f"{kind}-roster.xlsx", root / f"roster-{n}.csv", env)
+                              for _ in range(args.repeat)), key=lambda r: r["wall"])
+                print(f"{kind}: merge --roster {listed['wall']:.2f} s, {listed['peak'] / 2**20:.0f} MB, "
+                      f"accepted {listed['accepted']}", flush=True)
+            rows.append((kind, size / n, floor_s, plain, listed))
+            if not args.skip_single:
+                single[kind] = single_check(paths[0], pycache, disk=args.drop_os_caches)
+                print(f"{kind}: check FILE cold {statistics.median(single[kind]['cold']):.2f} s, "
+                      f"warm {statistics.median(single[kind]['warm']):.2f} s", flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    report = render(n, rows, single, load, os.getloadavg()[0])
     (ROOT / "bench" / f"results-{n}.md").write_text(report, encoding="utf-8")
     print(report)
+
+
+def render(n: int, rows: list, single: dict, load_before: float, load_after: float) -> str:
+    lines = [f"# Benchmark: {n:,} workbooks of each kind (2021 format)", "",
+             f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+             f"{platform.platform()}; load average {load_before:.2f} before, {load_after:.2f} after.", "",
+             "| files | KB each | floor (1 process) | `xltool merge` | ratio | CPU | others' CPU | peak memory "
+             "| merge `--roster` | ratio | peak memory |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for kind, size, floor_s, plain, listed in rows:
+        accepted = "" if plain["accepted"] == n else f" ({plain['accepted']} accepted)"
+        cells = [f"{n:,} {KIND_NAMES[kind]}{accepted}", f"{size / 1024:.1f}", f"{floor_s:.2f} s",
+                 f"{plain['wall']:.2f} s", f"**{plain['wall'] / floor_s:.2f}**", f"{plain['cpu']:.1f} s",
+                 f"{plain['others']:.1f} s", f"{plain['peak'] / 2**20:.0f} MB"]
+        if listed is not None:
+            cells += [f"{listed['wall']:.2f} s", f"**{listed['wall'] / floor_s:.2f}**",
+                      f"{listed['peak'] / 2**20:.0f} MB"]
+        else:
+            cells += ["—", "—", "—"]
+        lines.append("| " + " | ".join(cells) + " |")
+    if single:
+        disk = any(times["disk"] for times in single.values())
+        lines += ["", f"`xltool check FILE`, wall time with interpreter start, {SINGLE_RUNS} fresh processes each "
+                      "(median, fastest):", "",
+                  "| file | cold (formula cache emptied) | warm (cache kept) |" + (" cold, OS file cache dropped too |"
+                                                                             if disk else ""),
+                  "|---|---|---|" + ("---|" if disk else "")]
+        for kind, times in single.items():
+            cells = [f"one {KIND_NAMES[kind]}"] + [f"{statistics.median(times[m]):.3f} s, {min(times[m]):.3f} s"
+                                                  for m in (("cold", "warm", "disk") if disk else ("cold", "warm"))]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def update_readme() -> None:
+    """README's Performance numbers (between its bench markers): the ratios of the latest results files."""
+    blocks = []
+    for path in sorted((ROOT / "bench").glob("results-*.md"), key=lambda p: int(p.stem.split("-")[1])):
+        text = path.read_text(encoding="utf-8").strip().splitlines()
+        blocks.append("\n".join([f"**{text[0].lstrip('# ')}**", *text[1:]]))
+    readme = ROOT / "README.md"
+    current = readme.read_text(encoding="utf-8")
+    start, end = current.index("<!-- bench:start -->"), current.index("<!-- bench:end -->")
+    readme.write_text(current[:start] + "<!-- bench:start -->\n" + "\n\n".join(blocks) + "\n" + current[end:],
+                      encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -35,5 +35,5 @@ def check_many(files: Sequence[Path], *, workers: int | None = None) -> Iterator
     if workers < 2 or len(files) < PARALLEL_FROM:
         yield from map(check_file, files)
         return
-    with process_pool(workers) as pool:
-        yield from pool.map(check_file, files, chunksize=max(1, min(64, len(files) // (workers * 8))))
+    with process_pool(workers) as pool:  # small chunks: no worker is left alone with a long one at the end
+        yield from pool.map(check_file, files, chunksize=max(1, min(16, len(files) // (workers * 8))))

@@ -1,9 +1,9 @@
 """Evaluate a workbook's own formulas with the ``formulas`` library: the only module that uses it.
 
-Each distinct formula text is compiled once per process (``formulas.Parser``) and kept in a cache, so
-a file whose formulas match the template reuses the template's compiled model, and a file with
-altered formulas compiles only what differs. Either way a cell is computed from the formula text the
-file carries and the values it carries: cached results are never read.
+A cell is computed from the formula text the file carries and the values it carries: cached results are
+never read. Each formula is parsed and compiled by the library — once per shape, not per text or per file,
+and run without the library's dispatcher (:mod:`xltool.formula_cache`) — and every value is computed by the
+library's own function implementations. The library, numpy and schedula are imported on first use.
 """
 
 from __future__ import annotations
@@ -14,18 +14,14 @@ import re
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 
+from xltool import formula_cache
+from xltool.addresses import parse_cell
+from xltool.workbook_data import ErrorValue
+
 os.environ.setdefault("TQDM_DISABLE", "1")
 
-import formulas  # noqa: E402
-import numpy as np  # noqa: E402  (a dependency of formulas)
-import schedula  # noqa: E402
-from formulas.functions import Error as _XlErrors  # noqa: E402
-from formulas.tokens.operand import XlError as _XlError  # noqa: E402
-
-from xltool.addresses import parse_cell  # noqa: E402
-from xltool.workbook_data import ErrorValue  # noqa: E402
-
 CellRef = tuple[str, int, int]  # (sheet, row, col), 0-based
+MAX_RANGE = 10_000  # cells one argument of a formula may span
 
 # Functions that reach outside the file or depend on where it is opened: never evaluated.
 OUTSIDE_FUNCTIONS = frozenset({
@@ -46,6 +42,11 @@ class EvaluationError(Exception):
 def outside_reference(formula: str) -> tuple[str, dict[str, str]] | None:
     """What in ``formula`` reaches outside the file (another workbook, a web service, DDE), as an
     ``external-link`` reason and its parameters; None when nothing does."""
+    return _outside_reference(formula) if len(formula) <= 1024 else _outside_reference.__wrapped__(formula)
+
+
+@lru_cache(maxsize=8192)
+def _outside_reference(formula: str) -> tuple[str, dict[str, str]] | None:
     text = formula.upper()
     if "[" in text or "|" in text:
         return "workbook-reference", {}
@@ -73,53 +74,93 @@ def _exponent_signs(formula: str) -> str:
     return "".join(p if i % 2 else _EXPONENT.sub(r"\1E+\2", p) for i, p in enumerate(parts))
 
 
-@lru_cache(maxsize=4096)
-def compile_formula(formula: str) -> tuple[Callable, tuple[str, ...]]:
-    """Compile one formula text: the function and the names of its inputs (ranges or defined names)."""
+def _prepare(formula: str) -> formula_cache.Prepared:
     try:
-        func = formulas.Parser().ast(_exponent_signs(formula))[1].compile()
-    except Exception:  # the library raises many kinds for a formula it cannot parse
+        return formula_cache.prepare(_exponent_signs(formula))
+    except formula_cache.Unparsable:
         raise EvaluationError("unparsable", formula=formula) from None
-    return func, tuple(func.inputs)
+
+
+def compile_formula(formula: str) -> tuple[Callable, tuple[str, ...]]:
+    """The library's compiled function of one formula text and the names of its inputs (ranges or defined
+    names). ``compile_formula.cache_clear()`` forgets every formula compiled in this process."""
+    try:
+        return formula_cache.compile_pipe(_exponent_signs(formula))
+    except formula_cache.Unparsable:
+        raise EvaluationError("unparsable", formula=formula) from None
+
+
+compile_formula.cache_clear = formula_cache.clear  # type: ignore[attr-defined]
+
+
+def _split_reference(ref: str) -> tuple[str | None, tuple[int, int, int, int] | None]:
+    return _split(ref) if len(ref) <= 256 else _split.__wrapped__(ref)
+
+
+@lru_cache(maxsize=16384)
+def _split(ref: str) -> tuple[str | None, tuple[int, int, int, int] | None]:
+    """(sheet as written or None, corners or None when they are not one cell or a range of cells)."""
+    sheet = None
+    if "!" in ref:
+        sheet, ref = ref.rsplit("!", 1)
+        sheet = sheet.strip("'").replace("''", "'")
+    corners = [parse_cell(part) for part in ref.split(":")]
+    if len(corners) > 2 or None in corners:
+        return sheet, None
+    (r1, c1), (r2, c2) = corners[0], corners[-1]
+    return sheet, (min(r1, r2), min(c1, c2), max(r1, r2), max(c1, c2))
 
 
 def parse_reference(ref: str, sheet: str, sheets: Mapping[str, str]) -> tuple[str, int, int, int, int]:
     """``'依申请公开'!$D$5:$D$9`` → (sheet, first_row, first_col, last_row, last_col)."""
-    if "!" in ref:
-        sheet_part, ref = ref.rsplit("!", 1)
-        sheet_part = sheet_part.strip("'").replace("''", "'")
+    sheet_part, corners = _split_reference(ref)
+    if sheet_part is not None:
         found = sheets.get(sheet_part.upper())
         if found is None:
             raise EvaluationError("missing-sheet", target=sheet_part)
         sheet = found
-    corners = [parse_cell(part) for part in ref.split(":")]
-    if len(corners) > 2 or None in corners:
-        raise EvaluationError("bad-reference", target=ref)
-    (r1, c1), (r2, c2) = corners[0], corners[-1]
-    return sheet, min(r1, r2), min(c1, c2), max(r1, r2), max(c1, c2)
+    if corners is None:
+        raise EvaluationError("bad-reference", target=ref.rsplit("!", 1)[-1])
+    return (sheet, *corners)
 
 
-_ERRORS = _XlErrors.errors
+_library: dict[str, object] = {}
+_NOT_YET = object()
+
+
+def _lib() -> dict[str, object]:
+    """numpy, schedula's EMPTY and the library's error values, imported on first use."""
+    if not _library:
+        import numpy as np
+        from formulas.functions import Error
+        from formulas.tokens.operand import XlError
+        from schedula.utils.cst import EMPTY
+
+        _library.update(np=np, EMPTY=EMPTY, errors=Error.errors, XlError=XlError)
+    return _library
 
 
 def to_library(value: object) -> object:
     """A cell value as the formulas library expects it (blank is EMPTY, not 0)."""
     if value is None:
-        return schedula.EMPTY
+        return _lib()["EMPTY"]
     if isinstance(value, ErrorValue):
-        return _ERRORS.get(value.text, _ERRORS["#VALUE!"])
+        errors = _lib()["errors"]
+        return errors.get(value.text, errors["#VALUE!"])
     return value
 
 
 def from_library(result: object) -> object:
     """A library result as a plain value: float, str, bool, None or ErrorValue."""
+    lib = _lib()
+    np = lib["np"]
     while isinstance(result, np.ndarray):
         if result.size == 0:
             return None
         result = result.ravel()[0]
-    if result is schedula.EMPTY:
+    if result is lib["EMPTY"]:
         return None
-    if isinstance(result, _XlError):  # a str subclass: test it before str
+    if isinstance(result, lib["XlError"]):  # a str subclass: test it before str
         return ErrorValue(str(result))
     if isinstance(result, (bool, np.bool_)):
         return bool(result)
@@ -137,13 +178,14 @@ def from_library(result: object) -> object:
 class Evaluator:
     """Computes formula cells on demand, from the workbook's own formulas and values.
 
-    ``formula_of(ref)`` and ``value_of(ref)`` give what the file holds at a cell; ``names`` maps a
-    workbook-scoped defined name to its reference; ``sheets`` maps upper-cased sheet names to names.
+    ``formula_of(ref)`` and ``value_of(ref)`` give what the file holds at a cell (or ``cell_of(ref)`` both at
+    once: an object with ``formula`` and ``value``, or None); ``names`` maps a workbook-scoped defined name to
+    its reference; ``sheets`` maps upper-cased sheet names to names.
     """
 
     def __init__(self, formula_of: Callable[[CellRef], str | None], value_of: Callable[[CellRef], object],
-                 names: Mapping[str, str], sheets: Mapping[str, str]):
-        self.formula_of, self.value_of = formula_of, value_of
+                 names: Mapping[str, str], sheets: Mapping[str, str], cell_of: Callable[[CellRef], object] | None = None):
+        self.formula_of, self.value_of, self.cell_of = formula_of, value_of, cell_of
         self.names = {k.upper(): v for k, v in names.items()}
         self.sheets = sheets
         self.results: dict[CellRef, object] = {}
@@ -151,11 +193,20 @@ class Evaluator:
 
     def value(self, ref: CellRef) -> object:
         """The value of a cell as a spreadsheet would compute it; errors become ErrorValue."""
-        if ref in self.results:
-            return self.results[ref]
-        formula = self.formula_of(ref)
-        if formula is None:
-            return self.value_of(ref)
+        found = self.results.get(ref, _NOT_YET)
+        if found is not _NOT_YET:
+            return found
+        if self.cell_of is not None:
+            cell = self.cell_of(ref)
+            if cell is None:
+                return None
+            formula = cell.formula
+            if formula is None:
+                return cell.value
+        else:
+            formula = self.formula_of(ref)
+            if formula is None:
+                return self.value_of(ref)
         if ref in self.active:
             raise EvaluationError("circular")
         self.active.add(ref)
@@ -169,20 +220,34 @@ class Evaluator:
     def _compute(self, formula: str, sheet: str) -> object:
         if outside_reference(formula):
             return ErrorValue("#REF!")
-        func, inputs = compile_formula(formula)
-        args = [self._argument(name, sheet) for name in inputs]
+        prepared = _prepare(formula)
+        names = prepared.names
+        args: list = [None] * len(names)
+        for i in prepared.order:  # the order the library lists its inputs in: the first failure is the one said
+            args[i] = self._argument(names[i], sheet)
         try:
-            return from_library(func(*args))
+            return from_library(prepared.run(args))
         except Exception:  # a function the library lacks, or an error it raises instead of returning
             return ErrorValue("#VALUE!")
 
     def _argument(self, name: str, sheet: str) -> object:
         ref = self.names.get(name.upper(), name)
         target, r1, c1, r2, c2 = parse_reference(ref, sheet, self.sheets)
-        if (r2 - r1 + 1) * (c2 - c1 + 1) > 10_000:
+        if (r2 - r1 + 1) * (c2 - c1 + 1) > MAX_RANGE:
             raise EvaluationError("range-too-large", target=name)
-        grid = np.empty((r2 - r1 + 1, c2 - c1 + 1), dtype=object)
+        lib = _lib()
+        empty, value, cell_of = lib["EMPTY"], self.value, self.cell_of
+        rows = []
         for r in range(r1, r2 + 1):
+            row = []
             for c in range(c1, c2 + 1):
-                grid[r - r1, c - c1] = to_library(self.value((target, r, c)))
+                if cell_of is not None:  # a cell without a formula: its value, without a call of value()
+                    cell = cell_of((target, r, c))
+                    v = None if cell is None else cell.value if cell.formula is None else value((target, r, c))
+                else:
+                    v = value((target, r, c))
+                row.append(empty if v is None else to_library(v) if isinstance(v, ErrorValue) else v)
+            rows.append(row)
+        grid = lib["np"].empty((r2 - r1 + 1, c2 - c1 + 1), dtype=object)
+        grid[:, :] = rows
         return grid

@@ -19,6 +19,7 @@ import io
 import lzma
 import os
 import posixpath
+import pyexpat
 import stat
 import struct
 import zipfile
@@ -196,6 +197,58 @@ def _fast_xml_works() -> bool:
 
 _FAST_XML = _fast_xml_works()
 
+
+def _check_xml(data: bytes) -> None:
+    """What :func:`_parse_xml` checks of a part — well-formed, no DTD, no entity declaration or external
+    reference (the same expat with defusedxml's handlers) — without building its tree: ``expat.ExpatError``
+    where it would raise ``ParseError``, defusedxml's exceptions as they are."""
+    parser = DefusedXMLParser(target=_TreeBuilder(), forbid_dtd=True)
+    expat = parser.parser
+    for handler in ("StartElementHandler", "EndElementHandler", "CharacterDataHandler", "CommentHandler",
+                    "ProcessingInstructionHandler", "DefaultHandlerExpand", "StartNamespaceDeclHandler",
+                    "EndNamespaceDeclHandler"):
+        setattr(expat, handler, None)
+    expat.Parse(data, True)
+
+
+class Memo:
+    """Results worked out from a part's bytes, kept for the next file with the very same bytes (the parts
+    that say what a workbook is — its sheets, names, styles, validations — are the same in a whole batch).
+    Bounded: parts of at most ``max_size`` bytes, ``max_bytes`` of them and ``max_items`` results in all."""
+
+    def __init__(self, max_size: int = 1 << 20, max_bytes: int = 16 << 20, max_items: int = 64,
+                 recurring: bool = False):
+        self.max_size, self.max_bytes, self.max_items = max_size, max_bytes, max_items
+        self.items: dict[object, object] = {}
+        self.size = 0
+        self.recurring = recurring  # keep a result only the second time its key comes (most never do)
+        self.seen: set[int] = set()
+
+    def get(self, key: object):
+        return self.items.get(key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.items
+
+    def again(self, key: object) -> bool:
+        """Whether a recurring memo has met ``key`` before (it notes that it has now)."""
+        digest = hash(key)
+        if digest in self.seen:
+            return True
+        if len(self.seen) >= 100_000:
+            self.seen.clear()
+        self.seen.add(digest)
+        return False
+
+    def put(self, key: object, value: object, size: int) -> None:
+        if size > self.max_size or (self.recurring and not self.again(key)):
+            return
+        if self.size + size > self.max_bytes or len(self.items) >= self.max_items:
+            self.items.clear()
+            self.size = 0
+        self.items[key] = value
+        self.size += size
+
 def local(tag: str) -> str:
     return tag.rpartition("}")[2]
 
@@ -241,7 +294,12 @@ def zip_errors():
 
 def open_package(data: bytes) -> Package:
     with zip_errors():
-        return Package(zipfile.ZipFile(io.BytesIO(data)))
+        package = Package(zipfile.ZipFile(io.BytesIO(data)))
+    package.raw = data
+    return package
+
+
+_RELS, _CONTENT_TYPES = Memo(), Memo()
 
 
 class Package:
@@ -252,6 +310,8 @@ class Package:
         self.entries: dict[str, zipfile.ZipInfo] = {}
         self.inflated = 0
         self.elements = 0
+        self.raw: bytes | None = None  # the file's bytes, when the package was opened from them
+        self.inflated_parts: dict[str, bytes] = {}
         infos = zf.infolist()
         total = 0
         for info in infos:
@@ -297,6 +357,16 @@ class Package:
         info = self.entries[key]
         if info.flag_bits & 0x1:
             raise ReadError("encrypted-file", "encrypted-zip")
+        if limit == MAX_ENTRY and info.file_size <= _CHUNK:
+            data = self.inflated_parts.get(key)
+            if data is None:
+                data = self._inflate_whole(info)
+            if data is not None:  # what the loop below makes of an entry that fits in one chunk
+                self.inflated_parts[key] = data
+                self.inflated += len(data)
+                if self.inflated > MAX_TOTAL:
+                    raise ReadError("zip-bomb", "total-too-large", limit_mb=MAX_TOTAL // _MB)
+                return data
         chunks = []
         size = 0
         with zip_errors(), self.zip.open(info) as stream:
@@ -315,7 +385,54 @@ class Package:
                     break
         return b"".join(chunks)
 
+    def _inflate_whole(self, info: zipfile.ZipInfo) -> bytes | None:
+        """A stored or deflated entry read straight from the file's bytes, when its local header, size and CRC
+        are all as the central directory says; None otherwise, and zipfile reads it (and says what is wrong)."""
+        raw = self.raw
+        if raw is None or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) \
+                or info.flag_bits & 0x61:  # encrypted, patched, strongly encrypted
+            return None
+        try:
+            offset = info.header_offset
+            header = raw[offset:offset + 30]
+            if len(header) != 30 or header[:4] != b"PK\x03\x04":
+                return None
+            name_length, extra_length = struct.unpack("<HH", header[26:30])
+            name = raw[offset + 30:offset + 30 + name_length].decode("utf-8" if info.flag_bits & 0x800 else "cp437")
+            if name != info.orig_filename:
+                return None
+            start = offset + 30 + name_length + extra_length
+            data = raw[start:start + info.compress_size]
+            if len(data) != info.compress_size:
+                return None
+            if info.compress_type == zipfile.ZIP_DEFLATED:
+                data = zlib.decompressobj(-15).decompress(data, info.file_size + 1)
+            if len(data) != info.file_size or zlib.crc32(data) != info.CRC:
+                return None
+            return data
+        except Exception:  # anything odd: zipfile reads it
+            return None
+
     def xml(self, key: str, data: bytes | None = None):
+        """A part's tree (parsed with defusedxml, within the element limits)."""
+        return self.tree(key, self.counted(key, data))
+
+    def tree(self, key: str, data: bytes):
+        """The tree of a part's bytes already counted (:meth:`counted`)."""
+        try:
+            return _parse_xml(data)
+        except ParseError:
+            raise ReadError("unreadable-file", "damaged-xml", part=self.entries[key].filename) from None
+
+    def check(self, key: str, data: bytes) -> None:
+        """Check bytes of a part (counted already) as :meth:`tree` would parse them, without building a tree."""
+        try:
+            _check_xml(data)
+        except pyexpat.ExpatError:
+            raise ReadError("unreadable-file", "damaged-xml", part=self.entries[key].filename) from None
+
+    def counted(self, key: str, data: bytes | None = None) -> bytes:
+        """A part's bytes, its elements counted against the limits (before anything parses it)."""
         if data is None:
             data = self.inflate(key)
         elements = data.count(b"<") - data.count(b"</")  # start tags (and a few declarations)
@@ -325,10 +442,7 @@ class Package:
                             limit_wan=MAX_ELEMENTS // 10000)
         if self.elements > MAX_TOTAL_ELEMENTS:
             raise ReadError("zip-bomb", "too-many-elements", limit_wan=MAX_TOTAL_ELEMENTS // 10000)
-        try:
-            return _parse_xml(data)
-        except ParseError:
-            raise ReadError("unreadable-file", "damaged-xml", part=self.entries[key].filename) from None
+        return data
 
     # package level: relationships, content types
 
@@ -347,16 +461,20 @@ class Package:
         key = self.find(posixpath.join(folder, "_rels", base + ".rels"))
         if key is None:
             return {}
-        out = {}
-        for rel in self.xml(key):
-            if local(rel.tag) != "Relationship":
-                continue
-            target, mode = rel.get("Target", ""), rel.get("TargetMode", "Internal")
-            if mode != "External":
-                target = target.lstrip("/") if target.startswith("/") else \
-                    posixpath.normpath(posixpath.join(folder, target)).lstrip("/")
-            out[rel.get("Id", "")] = (rel.get("Type", ""), target, mode)
-        return out
+        data = self.counted(key)
+        out = _RELS.get((folder, data))
+        if out is None:
+            out = {}
+            for rel in self.tree(key, data):
+                if local(rel.tag) != "Relationship":
+                    continue
+                target, mode = rel.get("Target", ""), rel.get("TargetMode", "Internal")
+                if mode != "External":
+                    target = target.lstrip("/") if target.startswith("/") else \
+                        posixpath.normpath(posixpath.join(folder, target)).lstrip("/")
+                out[rel.get("Id", "")] = (rel.get("Type", ""), target, mode)
+            _RELS.put((folder, data), out, len(data))
+        return dict(out)
 
     def related(self, rels: dict, type_suffix: str, book_part: str, default: str) -> str | None:
         for rtype, target, mode in rels.values():
@@ -377,10 +495,16 @@ class Package:
                 if not key.endswith(".rels"):
                     external.append(info.filename)
         if "[content_types].xml" in self.entries:
-            for item in self.xml("[content_types].xml"):
-                content_type = (item.get("ContentType") or "").lower()
-                if "macroenabled" in content_type or "vbaproject" in content_type or "macrosheet" in content_type:
-                    macros = True
+            data = self.counted("[content_types].xml")
+            declared = _CONTENT_TYPES.get(data)
+            if declared is None:
+                declared = False
+                for item in self.tree("[content_types].xml", data):
+                    content_type = (item.get("ContentType") or "").lower()
+                    if "macroenabled" in content_type or "vbaproject" in content_type or "macrosheet" in content_type:
+                        declared = True
+                _CONTENT_TYPES.put(data, declared, len(data))
+            macros = macros or declared
         for key in self.entries:
             if key.endswith(".rels"):
                 data = self.inflate(key)

@@ -7,6 +7,11 @@ fraction of openpyxl's cost, and the reader controls every byte it inflates. Not
 outside the package (external links, OLE objects, connections) is ever opened: such parts are listed in
 ``external_parts``.
 
+Every part is checked by expat (with defusedxml's guards) exactly as if it were parsed whole, but what differs
+from file to file — a sheet's cells, the shared strings — is scanned from the text (:mod:`xltool.sheet_parser`),
+and what is the same bytes in every file of a batch (a sheet's validations, merges and conditional formats, the
+styles, the workbook's sheets and names) is parsed once and remembered, within bounds (:class:`Memo`).
+
 Anything that is not a readable workbook raises :class:`ReadError`, with a finding code and reason. What
 the bytes of a file can provoke in the libraries below (a damaged zip or XML) is such a ReadError; any
 other exception is a bug in xltool and is left to propagate, so that it is reported as one.
@@ -15,15 +20,23 @@ other exception is a bug in xltool and is left to propagate, so that it is repor
 from __future__ import annotations
 
 import re
+import zlib
 from functools import lru_cache
 from pathlib import Path
 
 from defusedxml import DefusedXmlException
 
 from xltool.layout import META_SHEET
-from xltool.package import Package, ReadError, attr_id, attrs, namespace, open_package, os_error, read_file, sniff
-from xltool.sheet_parser import SheetParser, string_item
+from xltool.package import (Memo, Package, ReadError, attr_id, attrs, namespace, open_package, os_error, read_file,
+                            sniff)
+from xltool.sheet_parser import SheetParser, Unsupported, root_content, scan_strings, split_element, string_item
 from xltool.workbook_data import SheetData, WorkbookData
+
+SCAN = True  # scan cells and shared strings from the text; False parses every part as a tree (the tests compare)
+
+# What the parts that describe a workbook gave, by their bytes: the same in every file of a batch.
+_WORKBOOKS, _STYLES, _SHEETS, _HEADS = Memo(), Memo(), Memo(max_bytes=32 << 20), Memo()
+_CHECKED = Memo(max_items=256, recurring=True)  # sheets' cells that expat found well-formed, when they come again
 
 _DATE_FORMAT_IDS = frozenset([*range(14, 23), *range(27, 37), *range(45, 48), *range(50, 59)])
 
@@ -79,9 +92,15 @@ class _Reader:
         book_part = package.kind()
         macros, external = package.parts_outside()
         rels = package.rels(book_part)
-        book = package.xml(book_part)
-        sheet_refs, defined, local_names, protection = self._workbook(book, namespace(book))
-        del book
+        data = package.counted(book_part)
+        found = _WORKBOOKS.get(data)
+        if found is None:
+            book = package.tree(book_part, data)
+            found = self._workbook(book, namespace(book))
+            _WORKBOOKS.put(data, found, len(data))
+        sheet_refs, defined, local_names, protection = found
+        defined, local_names = dict(defined), dict(local_names)
+        protection = dict(protection) if protection is not None else None
         strings = self._shared_strings(package.related(rels, "/sharedStrings", book_part, "sharedStrings.xml"))
         styles = self._styles(package.related(rels, "/styles", book_part, "styles.xml"))
 
@@ -91,10 +110,36 @@ class _Reader:
             part = package.find(rel[1]) if rel and rel[2] != "External" else None
             if part is None:
                 raise ReadError("unreadable-file", "missing-sheet-part", sheet=name, part=rel[1] if rel else name)
-            sheets.append(SheetParser(name, state, package.xml(part), strings, styles).parse())
+            sheets.append(self._sheet(name, state, part, strings, styles))
         return WorkbookData(path=self.path, sheets=sheets, defined_names=defined, local_names=local_names,
                             workbook_protection=protection, macros=macros, external_parts=external,
                             meta=_meta(sheets))
+
+    def _sheet(self, name: str, state: str, part: str, strings: list[str], styles: list[tuple[bool, bool]]) -> SheetData:
+        """One worksheet. Its cells are scanned from the text (:meth:`SheetParser.scan`) and the rest of it is
+        parsed once per distinct bytes; expat checks the rest and the cells apart, which together is the whole
+        part. What the scan does not cover is parsed as one tree, as is a part that cannot be split."""
+        package = self.package
+        data = package.counted(part)
+        split = split_element(data, b"sheetData") if SCAN else None
+        if split is not None:
+            begin, end, cells, fragment = split
+            view = memoryview(data)
+            head, tail = view[:begin], view[end:]
+            key = (begin, len(data) - end, zlib.crc32(head), zlib.crc32(tail))
+            rest = _SHEETS.get(key)
+            if rest is None or rest["head"] != head or rest["tail"] != tail:
+                head, tail = bytes(head), bytes(tail)
+                rest = {"root": package.tree(part, head + b"<sheetData/>" + tail), "head": head, "tail": tail}
+                _SHEETS.put(key, rest, len(data))
+            if fragment not in _CHECKED:  # a sheet's cells that come again in every file are checked twice
+                package.check(part, fragment)
+                _CHECKED.put(fragment, True, len(fragment))
+            try:
+                return SheetParser(name, state, rest["root"], strings, styles, cells, rest).parse()
+            except Unsupported:
+                pass
+        return SheetParser(name, state, package.tree(part, data), strings, styles).parse()
 
     def _workbook(self, root, ns: str):
         sheets: list[tuple[str, str, str | None]] = []
@@ -129,7 +174,19 @@ class _Reader:
     def _shared_strings(self, key: str | None) -> list[str]:
         if key is None:
             return []
-        root = self.package.xml(key)
+        package = self.package
+        data = package.counted(key)
+        found = root_content(data, b"sst") if SCAN else None
+        if found is not None:  # checked piece by piece: the pieces seen before in a batch are not checked again
+            head, content = found
+            if head not in _HEADS:
+                package.check(key, head + b"</sst>")
+                _HEADS.put(head, True, len(head))
+            strings = scan_strings(content, lambda text: package.check(key, head + text.encode("utf-8") + b"</sst>"))
+            if strings is not None:
+                return strings
+        package.check(key, data)
+        root = package.tree(key, data)
         ns = namespace(root)
         si, t, r = ns + "si", ns + "t", ns + "r"
         return [string_item(item, t, r) for item in root if item.tag == si]
@@ -138,7 +195,15 @@ class _Reader:
         """(locked, date_style) of every cellXfs entry."""
         if key is None:
             return []
-        root = self.package.xml(key)
+        data = self.package.counted(key)
+        found = _STYLES.get(data)
+        if found is None:
+            found = self._parse_styles(self.package.tree(key, data))
+            _STYLES.put(data, found, len(data))
+        return list(found)
+
+    @staticmethod
+    def _parse_styles(root) -> tuple[tuple[bool, bool], ...]:
         ns = namespace(root)
         formats: dict[int, str] = {}
         xfs: list[tuple[bool, bool]] = []
@@ -164,7 +229,7 @@ class _Reader:
                         if prot.tag == ns + "protection":
                             locked = (prot.get("locked") or "1").lower() not in ("0", "false")
                     xfs.append((locked, date))
-        return xfs
+        return tuple(xfs)
 
 
 

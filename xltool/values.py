@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -39,11 +40,11 @@ def evaluate_values(book: WorkbookData, layout: Layout, structure: Structure) ->
     starts in an intact total is reported on that total.
     """
     template = layout.template
-    sheets = {s.name: s for s in book.sheets}
+    sheets = {s.name: s.cells for s in book.sheets}
 
     def cell(ref) -> CellData | None:
-        sheet = sheets.get(ref[0])
-        return sheet.cells.get((ref[1], ref[2])) if sheet else None
+        cells = sheets.get(ref[0])
+        return cells.get((ref[1], ref[2])) if cells is not None else None
 
     def formula_of(ref):
         c = cell(ref)
@@ -53,29 +54,32 @@ def evaluate_values(book: WorkbookData, layout: Layout, structure: Structure) ->
         c = cell(ref)
         return c.value if c else None
 
-    evaluator = Evaluator(formula_of, value_of, book.defined_names, {s.upper(): s for s in sheets})
+    evaluator = Evaluator(formula_of, value_of, book.defined_names, {s.upper(): s for s in sheets}, cell_of=cell)
     numbers = DataPoints(template.format)
     values: dict[str, object] = {}
     found: dict[str, list[Finding]] = {}
     unjudged: set[str] = set()
-    totals: list[tuple[str, object, EvaluationError | None, dict]] = []
+    totals: list[tuple[str, object, EvaluationError | None, _Where]] = []
+    skipped = structure.missing | structure.moved
     for code, (sheet, row, col) in layout.positions.items():
-        if sheet in structure.missing or sheet in structure.moved:
+        if sheet in skipped:
             unjudged.add(code)  # not where the template has it: the structure findings say why
             continue
         spec_cell = template.cells[code]
-        located = {"sheet": sheet, "cell": address(row, col), **spec_cell.labels}
+        located = _Where(sheet, row, col, spec_cell)
         problem = None
+        ref = (sheet, row, col)
         try:
-            value = evaluator.value((sheet, row, col))
+            value = evaluator.value(ref)
         except EvaluationError as exc:
             value, problem = ErrorValue("#VALUE!"), exc
         values[code] = value
-        if _is_number(value):
+        number = _is_number(value)
+        if number:
             numbers[code] = value
         if spec_cell.is_input:
-            found[code] = _input_findings(value, problem, cell((sheet, row, col)), spec_cell, located)
-            if not _is_number(value) or any(f.severity == "error" for f in found[code]):
+            found[code] = these = _input_findings(value, problem, cell(ref), spec_cell, located)
+            if not number or (these and any(f.severity == "error" for f in these)):
                 unjudged.add(code)
         else:
             totals.append((code, value, problem, located))
@@ -115,14 +119,41 @@ def explanations(book: WorkbookData, layout: Layout) -> tuple[tuple[str, str], .
     return tuple((rule, "；".join(texts)) for rule, texts in found.items())
 
 
-def _error(located: dict, value: object, problem: EvaluationError | None) -> Finding:
+class _Where(Mapping):
+    """Where a data point is (sheet, cell and its labels), for the findings on it: made only when one is."""
+
+    __slots__ = ("sheet", "row", "col", "spec_cell", "_items")
+
+    def __init__(self, sheet: str, row: int, col: int, spec_cell: Cell):
+        self.sheet, self.row, self.col, self.spec_cell = sheet, row, col, spec_cell
+        self._items: dict | None = None
+
+    def _dict(self) -> dict:
+        if self._items is None:
+            self._items = {"sheet": self.sheet, "cell": address(self.row, self.col), **self.spec_cell.labels}
+        return self._items
+
+    def __getitem__(self, key: str):
+        return self._dict()[key]
+
+    def __iter__(self):
+        return iter(self._dict())
+
+    def __len__(self) -> int:
+        return len(self._dict())
+
+    def keys(self):
+        return self._dict().keys()
+
+
+def _error(located: Mapping, value: object, problem: EvaluationError | None) -> Finding:
     if problem is not None:
         return Finding("error-value", reason=problem.reason, **located, actual=str(value), detail=problem.params)
     return Finding("error-value", reason="typed", **located, actual=str(value))
 
 
 def _input_findings(value: object, problem: EvaluationError | None, raw: CellData | None, cell: Cell,
-                    located: dict) -> list[Finding]:
+                    located: Mapping) -> list[Finding]:
     """The findings on one input cell: its formula reaching outside, or what is wrong with its value;
     a formula whose result is fine is a warning."""
     formula = raw.formula if raw is not None else None
@@ -144,7 +175,7 @@ def _input_findings(value: object, problem: EvaluationError | None, raw: CellDat
     return found
 
 
-def _value_findings(value: object, cell: Cell, located: dict, date_style: bool) -> list[Finding]:
+def _value_findings(value: object, cell: Cell, located: Mapping, date_style: bool) -> list[Finding]:
     t = cell.type
     if value is None or value == "":
         return [Finding("missing-value", **located)]

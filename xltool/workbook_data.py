@@ -19,7 +19,7 @@ class ErrorValue:
         return self.text
 
 
-@dataclass
+@dataclass(slots=True)
 class CellData:
     """One ``<c>`` element.
 
