@@ -24,7 +24,7 @@ from xltool.render import SEVERITY
 from xltool.results import Verdicts
 from xltool.report_text import load_phrasing, number_text
 from xltool.spec import Template, load_format, shipped
-from xltool.values import _advice
+from xltool.values import advice
 
 SUFFIXES = frozenset({".docx", ".html", ".htm", ".xhtml", ".pdf", ".txt", ".text", ".md"})
 MAX_DEPTH = 8  # folder levels walked
@@ -182,7 +182,7 @@ def _values(reading: Reading, template: Template) -> tuple[dict[str, Decimal | N
                 found.append(Finding("printed-value", "warning", reason="blank", **located))
             continue
         if number is None:
-            reason, advised = _advice(text, cell)
+            reason, advised = advice(text, cell)
             if reason == "placeholder":
                 values[code] = Decimal(0)
                 found.append(Finding("printed-value", "warning", reason="placeholder", actual=printed, **located))

@@ -186,7 +186,7 @@ def _value_findings(value: object, cell: Cell, located: Mapping, date_style: boo
     if isinstance(value, bool):
         return [Finding("not-a-number", reason="boolean", **located, actual=value)]
     if isinstance(value, str):
-        reason, number = _advice(value, cell)
+        reason, number = advice(value, cell)
         return [Finding("not-a-number", reason=reason, **located, actual=value,
                         detail={"number": number, "unit": t.unit})]
     if not isinstance(value, float) or not math.isfinite(value):
@@ -202,7 +202,7 @@ def _value_findings(value: object, cell: Cell, located: Mapping, date_style: boo
     return []
 
 
-def _advice(text: str, cell: Cell) -> tuple[str, str | None]:
+def advice(text: str, cell: Cell) -> tuple[str, str | None]:
     """What the clerk typed instead of a number, as a ``not-a-number`` reason, and the number to type."""
     stripped = text.strip().translate(_FULLWIDTH).replace(",", "").replace("，", "")
     if stripped in _PLACEHOLDERS:
