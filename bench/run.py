@@ -17,7 +17,8 @@ LibreOffice — see bench/corpus.py):
 
 and `xltool check FILE` (wall time, interpreter start included), median of 7 fresh processes each: cold (the
 compiled-formula cache emptied before every run) and warm (the cache kept). The files are read once before
-anything is timed, so that every measure starts with them in the page cache. Python's bytecode is kept under
+anything is timed, so that every measure starts with them in the page cache; on a shared machine each measure
+waits until the other processes are quiet, and reports the CPU they took meanwhile. Python's bytecode is kept under
 the corpus folder (PYTHONPYCACHEPREFIX), as an installed package has it. Writes bench/results-N.md.
 """
 
@@ -82,9 +83,22 @@ def busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
+def wait_for_quiet(limit: float = 900.0) -> None:
+    """Wait (at most ``limit`` seconds) until the other processes of a shared machine use under a tenth of a
+    core, so that a measure is not theirs."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        busy, own = busy_seconds(), time.process_time()
+        time.sleep(2)
+        if busy_seconds() - busy - (time.process_time() - own) < 0.2:
+            return
+    print("the machine stayed busy: measuring anyway", flush=True)
+
+
 def run_measured(cmd: list[str], env: dict | None = None) -> dict:
     """Wall seconds, CPU seconds of the process tree, CPU seconds other processes took meanwhile, peak memory
     (sampled every 20 ms), exit code, output."""
+    wait_for_quiet()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     busy = busy_seconds()
     start = time.perf_counter()
@@ -114,8 +128,8 @@ def run_measured(cmd: list[str], env: dict | None = None) -> dict:
 def floor(paths: list[Path]) -> float:
     """Read, hash, unzip and expat-parse every XML part of every file, in this process: the least any checker
     that reads every part of every file must do."""
-    best = min(_floor(paths) for _ in range(3))
-    return best
+    wait_for_quiet()
+    return min(_floor(paths) for _ in range(3))
 
 
 def _floor(paths: list[Path]) -> float:
@@ -163,6 +177,7 @@ def single_check(path: Path, pycache: Path, runs: int = SINGLE_RUNS, disk: bool 
     """`xltool check FILE` in fresh processes: cold (an empty compiled-formula cache each time) and warm; with
     ``disk``, also cold with the operating system's file cache dropped first (root only)."""
     out: dict[str, list[float]] = {"cold": [], "warm": [], "disk": []}
+    wait_for_quiet()
     with tempfile.TemporaryDirectory(prefix="xltool-bench-cache-") as tmp:
         warm_dir = Path(tmp) / "warm"
         subprocess.run([*XLTOOL, "check", str(path)], env=xltool_env(pycache, warm_dir), capture_output=True)
