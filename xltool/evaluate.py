@@ -191,13 +191,15 @@ class Evaluator:
         self.results: dict[CellRef, object] = {}
         self.active: set[CellRef] = set()
 
-    def value(self, ref: CellRef) -> object:
-        """The value of a cell as a spreadsheet would compute it; errors become ErrorValue."""
+    def value(self, ref: CellRef, cell: object = _NOT_YET) -> object:
+        """The value of a cell as a spreadsheet would compute it; errors become ErrorValue. ``cell`` is what
+        ``cell_of(ref)`` gives, when the caller has it already."""
         found = self.results.get(ref, _NOT_YET)
         if found is not _NOT_YET:
             return found
         if self.cell_of is not None:
-            cell = self.cell_of(ref)
+            if cell is _NOT_YET:
+                cell = self.cell_of(ref)
             if cell is None:
                 return None
             formula = cell.formula

@@ -211,6 +211,11 @@ def _check_xml(data: bytes) -> None:
     expat.Parse(data, True)
 
 
+def count_elements(data: bytes) -> int:
+    """The start tags (and a few declarations) of a part: what the element limits count."""
+    return data.count(b"<") - data.count(b"</")
+
+
 class Memo:
     """Results worked out from a part's bytes, kept for the next file with the very same bytes (the parts
     that say what a workbook is — its sheets, names, styles, validations — are the same in a whole batch).
@@ -431,11 +436,13 @@ class Package:
         except pyexpat.ExpatError:
             raise ReadError("unreadable-file", "damaged-xml", part=self.entries[key].filename) from None
 
-    def counted(self, key: str, data: bytes | None = None) -> bytes:
-        """A part's bytes, its elements counted against the limits (before anything parses it)."""
+    def counted(self, key: str, data: bytes | None = None, elements: int | None = None) -> bytes:
+        """A part's bytes, its elements counted against the limits (before anything parses it); ``elements``
+        when the caller has counted them already (:func:`elements`)."""
         if data is None:
             data = self.inflate(key)
-        elements = data.count(b"<") - data.count(b"</")  # start tags (and a few declarations)
+        if elements is None:
+            elements = count_elements(data)
         self.elements += elements
         if elements > MAX_ELEMENTS:
             raise ReadError("zip-bomb", "part-too-many-elements", part=self.entries[key].filename,

@@ -27,8 +27,8 @@ from pathlib import Path
 from defusedxml import DefusedXmlException
 
 from xltool.layout import META_SHEET
-from xltool.package import (Memo, Package, ReadError, attr_id, attrs, namespace, open_package, os_error, read_file,
-                            sniff)
+from xltool.package import (Memo, Package, ReadError, attr_id, attrs, count_elements, namespace, open_package,
+                            os_error, read_file, sniff)
 from xltool.sheet_parser import SheetParser, Unsupported, root_content, scan_strings, split_element, string_item
 from xltool.workbook_data import SheetData, WorkbookData
 
@@ -120,18 +120,26 @@ class _Reader:
         parsed once per distinct bytes; expat checks the rest and the cells apart, which together is the whole
         part. What the scan does not cover is parsed as one tree, as is a part that cannot be split."""
         package = self.package
-        data = package.counted(part)
+        data = package.inflate(part)
         split = split_element(data, b"sheetData") if SCAN else None
-        if split is not None:
+        if split is None:
+            package.counted(part, data)
+        else:
             begin, end, cells, fragment = split
             view = memoryview(data)
             head, tail = view[:begin], view[end:]
             key = (begin, len(data) - end, zlib.crc32(head), zlib.crc32(tail))
             rest = _SHEETS.get(key)
+            inner = count_elements(data[begin:end])
             if rest is None or rest["head"] != head or rest["tail"] != tail:
+                elements = count_elements(data)
+                package.counted(part, data, elements)  # the limits, before anything is parsed
                 head, tail = bytes(head), bytes(tail)
-                rest = {"root": package.tree(part, head + b"<sheetData/>" + tail), "head": head, "tail": tail}
+                rest = {"root": package.tree(part, head + b"<sheetData/>" + tail), "head": head, "tail": tail,
+                        "elements": elements - inner}
                 _SHEETS.put(key, rest, len(data))
+            else:
+                package.counted(part, data, rest["elements"] + inner)
             if fragment not in _CHECKED:  # a sheet's cells that come again in every file are checked twice
                 package.check(part, fragment)
                 _CHECKED.put(fragment, True, len(fragment))

@@ -341,19 +341,19 @@ def split_element(data: bytes, name: bytes) -> tuple[int, int, str, bytes] | Non
     without it and that document are. None unless the part is UTF-8, its root comes first, and ``name``
     occurs once, never with a prefix, declaring no namespace."""
     start = _utf8_prolog(data)
-    if start is None or data.count(b"<" + name) != 1 or b":" + name in data:
+    if start is None or data.count(name) != 2:  # its start and end tags (or <name/> and something else): once
         return None
     root = _ROOT_TAG.match(data, start)
     if root is None or root.group(3) or b":" in root.group(1):
         return None
     begin = data.find(b"<" + name)
-    m = _START_TAG_REST.match(data, begin + 1 + len(name))
-    if m is None or b"xmlns" in m.group(1) or begin < root.end():
+    if begin < root.end():
         return None
-    if m.group(2):  # <name/>: no content
-        return begin, m.end(), "", data[:root.end()] + data[begin:m.end()] + b"</" + root.group(1) + b">"
+    m = _START_TAG_REST.match(data, begin + 1 + len(name))
+    if m is None or b"xmlns" in m.group(1) or m.group(2):  # <name/>, and the other occurrence elsewhere
+        return None
     close = data.find(b"</" + name, m.end())
-    if close < 0 or data.count(b"</" + name) != 1:
+    if close < 0:
         return None
     end = data.find(b">", close)
     if data[close + 2 + len(name):end].strip(b" \t\r\n"):

@@ -69,8 +69,9 @@ def evaluate_values(book: WorkbookData, layout: Layout, structure: Structure) ->
         located = _Where(sheet, row, col, spec_cell)
         problem = None
         ref = (sheet, row, col)
+        raw = cell(ref)
         try:
-            value = evaluator.value(ref)
+            value = evaluator.value(ref, raw)
         except EvaluationError as exc:
             value, problem = ErrorValue("#VALUE!"), exc
         values[code] = value
@@ -78,7 +79,7 @@ def evaluate_values(book: WorkbookData, layout: Layout, structure: Structure) ->
         if number:
             numbers[code] = value
         if spec_cell.is_input:
-            found[code] = these = _input_findings(value, problem, cell(ref), spec_cell, located)
+            found[code] = these = _input_findings(value, problem, raw, spec_cell, located)
             if not number or (these and any(f.severity == "error" for f in these)):
                 unjudged.add(code)
         else:
