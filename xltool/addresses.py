@@ -1,23 +1,66 @@
-"""A1 addresses, 0-based (row, col) positions: the one place they are converted, on top of openpyxl's."""
+"""A1 addresses, 0-based (row, col) positions: the one place they are converted.
+
+What openpyxl's ``get_column_letter`` and ``range_boundaries`` do, without importing openpyxl (a fifth of a
+second, on every run of a command that never opens a workbook with it); a test holds them to openpyxl's.
+"""
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
-from openpyxl.utils.cell import get_column_letter, range_boundaries
-
 MAX_ROW, MAX_COL = 1_048_576, 16_384
+_LAST_LETTERS = 18_278  # ZZZ: the last column openpyxl names
+_RANGE = re.compile(r"""^
+[$]?(?P<min_col>[A-Za-z]{1,3})?
+[$]?(?P<min_row>\d+)?
+(:[$]?(?P<max_col>[A-Za-z]{1,3})?
+[$]?(?P<max_row>\d+)?)?
+$""", re.VERBOSE)
 
 
+@lru_cache(maxsize=None)
 def col_letter(col: int) -> str:
     """``3`` -> ``"D"`` (0-based)."""
-    return get_column_letter(col + 1)
+    n = col + 1
+    if not 1 <= n <= _LAST_LETTERS:
+        raise ValueError(f"Invalid column index {n}")
+    letters = ""
+    while n:
+        n, rest = divmod(n - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
 
 
 def address(row: int, col: int, absolute: bool = False) -> str:
     """``(4, 3)`` -> ``"D5"`` (or ``"$D$5"``)."""
     d = "$" if absolute else ""
-    return f"{d}{get_column_letter(col + 1)}{d}{row + 1}"
+    return f"{d}{col_letter(col)}{d}{row + 1}"
+
+
+def _col_number(letters: str) -> int:
+    n = 0
+    for ch in letters.upper():
+        n = n * 26 + ord(ch) - 64
+    return n
+
+
+def range_boundaries(ref: str) -> tuple[int | None, int | None, int | None, int | None]:
+    """openpyxl's ``range_boundaries``: (min_col, min_row, max_col, max_row), 1-based, None for whole rows or
+    columns; ValueError when ``ref`` is not a cell or range."""
+    m = _RANGE.match(ref)
+    if not m:
+        raise ValueError(f"{ref} is not a valid coordinate or range")
+    min_col, min_row, sep, max_col, max_row = m.groups()
+    if sep:
+        cols, rows = (min_col, max_col), (min_row, max_row)
+        if not (all(cols + rows) or all(cols) and not any(rows) or all(rows) and not any(cols)):
+            raise ValueError(f"{ref} is not a valid coordinate or range")
+    c1 = _col_number(min_col) if min_col is not None else None
+    r1 = int(min_row) if min_row is not None else None
+    c2 = _col_number(max_col) if max_col is not None else c1
+    r2 = int(max_row) if max_row is not None else r1
+    return c1, r1, c2, r2
 
 
 @lru_cache(maxsize=65536)

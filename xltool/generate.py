@@ -286,19 +286,23 @@ class _Writer:
 
     def stream_rows(self, sheet: ExtraSheet, out) -> None:
         """Write ``<row>`` elements for the sheet's rows (after the header), one row in memory at a time."""
-        text_style, number_style = self.formats["label"].xf_index, self.formats["check"].xf_index
+        number = f'" s="{self.formats["check"].xf_index}"><v>'
+        text = f'" s="{self.formats["label"].xf_index}" t="inlineStr"><is><t xml:space="preserve">'
+        starts = [f'<c r="{col_letter(c)}' for c in range(len(sheet.header))]
         for r, row in enumerate(sheet.rows, start=2):
-            cells = []
-            lines = 1
+            at, cells, lines = str(r), [], 1
             for c, value in enumerate(row):
-                ref = f"{col_letter(c)}{r}"
-                if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
-                    cells.append(f'<c r="{ref}" s="{number_style}"><v>{_number_text(value)}</v></c>')
+                if c == len(starts):
+                    starts.append(f'<c r="{col_letter(c)}')
+                kind = type(value)
+                if kind is float:
+                    cells.append(f"{starts[c]}{at}{number}{value!r}</v></c>")
+                elif kind is int or kind is Decimal or isinstance(value, (int, float, Decimal)) and kind is not bool:
+                    cells.append(f"{starts[c]}{at}{number}{_number_text(value)}</v></c>")
                 else:
-                    text = "" if value is None else str(value)
-                    lines = max(lines, text_lines(text, sheet.width(c)))
-                    cells.append(f'<c r="{ref}" s="{text_style}" t="inlineStr"><is><t xml:space="preserve">'
-                                 f"{_xml_text(text)}</t></is></c>")
+                    value = "" if value is None else str(value)
+                    lines = max(lines, text_lines(value, sheet.width(c)))
+                    cells.append(f"{starts[c]}{at}{text}{_xml_text(value)}</t></is></c>")
             height = f' ht="{15 * lines}" customHeight="1"' if lines > 1 else ""
             out.write(f'<row r="{r}"{height}>{"".join(cells)}</row>'.encode())
 

@@ -19,13 +19,13 @@ def confirm(layout: Layout, values: Values, structure: Structure) -> Iterator[Fi
     changed total is judged by the identities anchored at it, not by every identity that uses it.
     """
     template = layout.template
+    unjudged, altered = values.unjudged, structure.altered
     for ident in template.identities:
         if ident.cross_year:
             continue  # needs last year's figures: xltool.soft
-        codes = (*ident.left, *ident.right)
-        if any(c in values.unjudged for c in codes):
+        if not unjudged.isdisjoint(ident.codes):
             continue
-        if ident.anchor not in structure.altered and any(c in structure.altered for c in codes):
+        if altered and ident.anchor not in altered and not altered.isdisjoint(ident.codes):
             continue
         left = sum(_numeric(values.values.get(c)) for c in ident.left)
         right = sum(_numeric(values.values.get(c)) for c in ident.right)
@@ -41,7 +41,13 @@ def holds(relation: str, left: float, right: float) -> bool:
     """``left <relation> right`` up to the rounding of binary floating point."""
     diff = left - right
     tolerance = 1e-9 * max(1.0, abs(left), abs(right))
-    return {"=": abs(diff) <= tolerance, "<=": diff <= tolerance, ">=": diff >= -tolerance}[relation]
+    if relation == "=":
+        return abs(diff) <= tolerance
+    if relation == "<=":
+        return diff <= tolerance
+    if relation == ">=":
+        return diff >= -tolerance
+    raise ValueError(f"unknown relation {relation!r}")
 
 
 def _numeric(value: object) -> float:

@@ -136,6 +136,8 @@ def sum_expression(cells: list[tuple[int, int]]) -> str:
 
 def text_lines(text: str, width: float) -> int:
     """Lines a wrapped label needs in a column of ``width`` characters (a CJK glyph is two)."""
+    if 2 * len(text) <= width - 1 and "\n" not in text:
+        return 1
     return sum(max(1, ceil(sum(2 if ord(ch) > 0x2E80 else 1 for ch in line) / max(width - 1, 1)))
                for line in text.split("\n"))
 

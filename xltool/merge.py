@@ -25,7 +25,7 @@ from xltool.files import atomic_write, refuse_unsafe_output, shown
 from xltool.findings import NOTES, Finding
 from xltool.generate import Metadata, default_timestamp, utc_text, workbook_bytes
 from xltool.layout import Layout, layout_for
-from xltool.results import FileReport
+from xltool.results import DataPoints, FileReport
 from xltool.roster import Agency
 from xltool.soft import Context, judge
 from xltool.spec import load_format, shipped
@@ -311,11 +311,25 @@ def _entries(reports: list[FileReport], accepted: list[FileReport], roster: Sequ
 
 
 def sum_values(layout: Layout, accepted: Sequence[FileReport]) -> dict[str, Decimal]:
-    """Each input data point summed exactly over the accepted files (decimal: 0.1 + 0.2 is 0.3)."""
+    """Each input data point summed exactly over the accepted files (decimal: 0.1 + 0.2 is 0.3). Whole numbers,
+    nearly all of them, are summed as integers; any other as the decimal its shortest repr stands for."""
+    fmt = layout.template.format
+    columns = [r.values.array if isinstance(r.values, DataPoints) and r.values.format == fmt else None
+               for r in accepted]
     sums: dict[str, Decimal] = {}
-    for code, cell in layout.template.cells.items():
-        if cell.is_input:
-            sums[code] = sum((Decimal(repr(r.values.get(code, 0.0))) for r in accepted), Decimal(0))
+    for i, (code, cell) in enumerate(layout.template.cells.items()):
+        if not cell.is_input:
+            continue
+        whole, rest = 0, Decimal(0)
+        for r, column in zip(accepted, columns):
+            v = column[i] if column is not None else r.values.get(code, 0.0)
+            if v != v:  # NaN: no number
+                continue
+            if isinstance(v, float) and v.is_integer():
+                whole += int(v)
+            else:
+                rest += Decimal(repr(v))
+        sums[code] = rest + whole
     return sums
 
 

@@ -211,9 +211,11 @@ def _check_xml(data: bytes) -> None:
     expat.Parse(data, True)
 
 
-def count_elements(data: bytes) -> int:
-    """The start tags (and a few declarations) of a part: what the element limits count."""
-    return data.count(b"<") - data.count(b"</")
+def count_elements(data: bytes, start: int = 0, end: int | None = None) -> int:
+    """The start tags (and a few declarations) of a part, or of ``data[start:end]``: what the element limits
+    count."""
+    end = len(data) if end is None else end
+    return data.count(b"<", start, end) - data.count(b"</", start, end)
 
 
 class Memo:

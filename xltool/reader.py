@@ -130,7 +130,7 @@ class _Reader:
             head, tail = view[:begin], view[end:]
             key = (begin, len(data) - end, zlib.crc32(head), zlib.crc32(tail))
             rest = _SHEETS.get(key)
-            inner = count_elements(data[begin:end])
+            inner = count_elements(data, begin, end)
             if rest is None or rest["head"] != head or rest["tail"] != tail:
                 elements = count_elements(data)
                 package.counted(part, data, elements)  # the limits, before anything is parsed

@@ -24,29 +24,33 @@ class DataPoints(Mapping[str, float]):
     Thousands of reports are held during a merge; this keeps each one to an array of doubles.
     """
 
-    __slots__ = ("format", "array")
+    __slots__ = ("format", "array", "index")
 
     def __init__(self, fmt: str, array: Array | None = None):
-        self.format = fmt
-        self.array = array if array is not None else Array("d", [math.nan]) * len(_index(fmt))
+        self.format, self.index = fmt, _index(fmt)
+        self.array = array if array is not None else Array("d", [math.nan]) * len(self.index)
 
     def __reduce__(self):
         return DataPoints, (self.format, self.array)
 
     def __setitem__(self, code: str, value: float) -> None:
-        self.array[_index(self.format)[code]] = value
+        self.array[self.index[code]] = value
 
     def __getitem__(self, code: str) -> float:
-        value = self.array[_index(self.format)[code]]
+        value = self.array[self.index[code]]
         if math.isnan(value):
             raise KeyError(code)
         return value
 
     def __iter__(self) -> Iterator[str]:
-        return (code for code, i in _index(self.format).items() if not math.isnan(self.array[i]))
+        return (code for code, i in self.index.items() if not math.isnan(self.array[i]))
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
+
+    def in_order(self) -> list[float | None]:
+        """Every data point of the format, in the spec's order: its number, or None."""
+        return [None if math.isnan(v) else v for v in self.array]
 
 
 @lru_cache(maxsize=None)

@@ -511,6 +511,8 @@ class SheetParser:
                     if parsed is None:
                         parsed = _cell_piece(piece)
                         _memo(_PIECES, piece, parsed)
+                    elif parsed[3] is _SHARED:  # a label: the same text in every file of the template
+                        _memo(_PIECES, piece, parsed)
                 ref, p, s, value, v, f = parsed
                 if p is None:
                     col_index += 1

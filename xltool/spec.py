@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 
 from xltool.errors import SpecError
@@ -124,9 +124,13 @@ class Identity:
     anchor: str
     description: str
 
-    @property
+    @cached_property
+    def codes(self) -> frozenset[str]:
+        return frozenset((*self.left, *self.right))
+
+    @cached_property
     def cross_year(self) -> bool:
-        return any(c.startswith(PREV) for c in (*self.left, *self.right))
+        return any(c.startswith(PREV) for c in self.codes)
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from openpyxl.formula.tokenizer import Tokenizer
-
 from xltool.addresses import address
 from xltool.annotate import RESULT_SHEET, is_own_result_sheet
 from xltool.evaluate import EvaluationError, parse_reference
@@ -42,6 +40,8 @@ def compare(book: WorkbookData, layout: Layout, role: str | None) -> Structure:
 @lru_cache(maxsize=8192)
 def normalise_formula(formula: str) -> str:
     """Formula text in a canonical form: what LibreOffice and Excel rewrite is folded away."""
+    from openpyxl.formula.tokenizer import Tokenizer  # only for a formula that differs from the template's text
+
     try:
         items = Tokenizer(formula if formula.startswith("=") else "=" + formula).items
     except Exception:  # the tokenizer raises several kinds for text it cannot split; compare it as it is
@@ -140,26 +140,33 @@ class _Comparison:
         return out
 
     def names(self) -> Iterator[Finding]:
+        shadowed = {name.upper() for _, name in self.book.local_names}
+        defined, missing = self.book.defined_names, self.result.missing
         for code, (sheet, row, col) in self.layout.positions.items():
-            if sheet in self.result.missing:
+            if sheet in missing:
                 continue  # the sheet's own finding says it; its names are not listed one by one
+            ref = defined.get(code)
+            if ref is not None and code.upper() not in shadowed and self._target(ref) == (sheet, row, col):
+                continue
             located = {**self.template.cells[code].labels, "sheet": sheet, "cell": address(row, col)}
-            shadows = sorted(s for (s, name) in self.book.local_names if name.upper() == code.upper())
-            for scope in shadows:
+            for scope in sorted(s for (s, name) in self.book.local_names if name.upper() == code.upper()):
                 yield Finding("structure-changed", reason="name-shadowed", **located, actual=scope)
-            ref = self.book.defined_names.get(code)
             if ref is None:
                 yield Finding("structure-changed", reason="name-deleted", **located)
                 continue
-            try:
-                name_sheet, r1, c1, r2, c2 = parse_reference(ref.lstrip("="), "", self.sheets_upper)
-                target = (name_sheet, r1, c1) if (r1, c1) == (r2, c2) and name_sheet else None
-            except EvaluationError:
-                target = None
+            target = self._target(ref)
             if target != (sheet, row, col):
                 self.result.moved.add(sheet)
                 where = f"{target[0]}!{address(target[1], target[2])}" if target else ref
                 yield Finding("structure-changed", reason="name-moved", **located, actual=where)
+
+    def _target(self, ref: str) -> tuple[str, int, int] | None:
+        """The one cell a defined name's reference points to, or None."""
+        try:
+            name_sheet, r1, c1, r2, c2 = parse_reference(ref.lstrip("="), "", self.sheets_upper)
+        except EvaluationError:
+            return None
+        return (name_sheet, r1, c1) if (r1, c1) == (r2, c2) and name_sheet else None
 
     def sheet(self, expected: SheetLayout) -> Iterator[Finding]:
         actual = self.sheets[expected.name]

@@ -14,6 +14,7 @@ from decimal import Decimal
 from xltool.addresses import address
 from xltool.findings import Finding
 from xltool.layout import SUMMARY_SHEETS, ExtraSheet, Layout
+from xltool.results import DataPoints
 from xltool.workbook_data import SheetData, WorkbookData
 
 STATUS_SHEET, DETAIL_SHEET, SOURCE_SHEET, EXPLAINED_SHEET = SUMMARY_SHEETS
@@ -42,8 +43,9 @@ def status_sheet(rows: Sequence[Sequence[object]]) -> ExtraSheet:
 def detail_sheet(layout: Layout, members: Sequence[Member]) -> ExtraSheet:
     cells = layout.template.cells
     header = [*DETAIL_HEAD, *(f"{c.code}\n{c.row_label}／{c.column_label}" for c in cells.values())]
-    rows = ([m.code, m.name, ROLE_NAMES.get(m.role, m.role), ",".join(m.members), *(m.values.get(code) for code in cells)]
-            for m in members)
+    rows = ([m.code, m.name, ROLE_NAMES.get(m.role, m.role), ",".join(m.members),
+             *(m.values.in_order() if isinstance(m.values, DataPoints) and m.values.format == layout.template.format
+               else [m.values.get(code) for code in cells])] for m in members)
     return ExtraSheet(DETAIL_SHEET, header, rows, len(members), widths=(12, 28, 8, 20, *([16] * len(cells))),
                       repeat_columns=len(DETAIL_HEAD))
 

@@ -14,7 +14,7 @@ from xltool.evaluate import EvaluationError, Evaluator, outside_reference
 from xltool.findings import Finding
 from xltool.layout import Layout
 from xltool.results import DataPoints
-from xltool.spec import Cell
+from xltool.spec import Cell, CellType
 from xltool.structure import Structure
 from xltool.workbook_data import CellData, ErrorValue, WorkbookData
 
@@ -178,6 +178,8 @@ def _input_findings(value: object, problem: EvaluationError | None, raw: CellDat
 
 def _value_findings(value: object, cell: Cell, located: Mapping, date_style: bool) -> list[Finding]:
     t = cell.type
+    if type(value) is float and not date_style:  # nearly every input: a plain number
+        return _number_findings(value, t, located)
     if value is None or value == "":
         return [Finding("missing-value", **located)]
     if isinstance(value, ErrorValue):
@@ -190,7 +192,13 @@ def _value_findings(value: object, cell: Cell, located: Mapping, date_style: boo
         reason, number = advice(value, cell)
         return [Finding("not-a-number", reason=reason, **located, actual=value,
                         detail={"number": number, "unit": t.unit})]
-    if not isinstance(value, float) or not math.isfinite(value):
+    if not isinstance(value, float):
+        return [Finding("error-value", reason="typed", **located, actual=str(value))]
+    return _number_findings(value, t, located)
+
+
+def _number_findings(value: float, t: CellType, located: Mapping) -> list[Finding]:
+    if not math.isfinite(value):
         return [Finding("error-value", reason="typed", **located, actual=str(value))]
     if t.max_abs is not None and abs(value) > t.max_abs:
         return [Finding("too-large", **located, actual=value, detail={"max_abs": t.max_abs})]
