@@ -23,7 +23,7 @@ import pytest
 
 from tests.conftest import FORMATS, blank, fill, filled
 from tests.fill import random_values
-from xltool import formula_cache, formula_index, reader
+from xltool import formula_cache, formula_functions, formula_index, formula_plan, formula_shapes, reader
 from xltool.addresses import address
 from xltool.check import check_file
 from xltool.evaluate import compile_formula, from_library, to_library
@@ -151,7 +151,7 @@ def test_plans_return_what_the_library_dispatcher_returns(cache_dir):
             expected = from_library(pipe(*[by_name[n] for n in inputs]))
             assert from_library(prepared.run(args)) == expected, (formula, cells)
             if prepared.compiled.plan is not None and prepared.compiled.plan.ref is not None:
-                again = formula_cache._plan_from_ref(json.loads(json.dumps(prepared.compiled.plan.ref)))
+                again = formula_plan.plan_from_ref(json.loads(json.dumps(prepared.compiled.plan.ref)))
                 assert from_library(again(args)) == expected, (formula, cells)
 
 
@@ -163,7 +163,7 @@ def test_one_compile_per_shape_and_each_formula_its_own_cells(cache_dir):
     same, other = formula_cache.prepare("=$A$1+A1"), formula_cache.prepare("=$A$1+A2")
     assert same.compiled is not other.compiled and other.names == ("A1", "A2")
     assert formula_cache.prepare("='依申请公开'!D7+1").names == ("依申请公开!D7",)
-    assert formula_cache.scan('=IF(A1>0,"H1",A1)') is None  # text that looks like a reference: compiled alone
+    assert formula_shapes.scan('=IF(A1>0,"H1",A1)') is None  # text that looks like a reference: compiled alone
 
 
 def test_the_cache_between_runs_can_be_disabled_and_survives_damage(tmp_path, cache_dir, monkeypatch):
@@ -188,7 +188,7 @@ def test_the_function_index_is_the_librarys():
     import formulas
 
     assert formula_index.FORMULAS_VERSION == formulas.__version__, "regenerate: python -m xltool.formula_cache --index"
-    assert {m: sorted(n.split()) for m, n in formula_index.MODULES.items()} == formula_cache.build_function_index()
+    assert {m: sorted(n.split()) for m, n in formula_index.MODULES.items()} == formula_functions.build_function_index()
 
 
 def _with_sheet(src: Path, dst: Path, part: str, change) -> Path:
@@ -275,7 +275,7 @@ def test_random_fills_read_the_same_either_way(tmp_path, monkeypatch):
 def test_the_scan_covers_what_xltool_openpyxl_and_libreoffice_write(tmp_path, monkeypatch):
     """The fast path is the usual path: no part of these files is left to the tree."""
     from tests.conftest import libreoffice_resave
-    from xltool import sheet_parser
+    from xltool import sheet_parser, xml_scan
 
     written, _ = filled(tmp_path, "2021")  # written by xltool, then typed into and saved by openpyxl
     resaved = libreoffice_resave(written, tmp_path / "lo")
@@ -285,7 +285,7 @@ def test_the_scan_covers_what_xltool_openpyxl_and_libreoffice_write(tmp_path, mo
     def counting_scan(self, content):
         try:
             return scan(self, content)
-        except sheet_parser.Unsupported:
+        except xml_scan.Unsupported:
             left.append(self.sheet.name)
             raise
 

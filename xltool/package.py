@@ -1,8 +1,10 @@
-"""What a file is, and its zip package read within limits: the first step of reading a returned file.
+"""A returned file read within limits: its bytes, and its zip package part by part — the first step of reading
+a returned file.
 
-A file that is not a zip is sniffed (legacy .xls, encrypted, PDF, HTML, text…) and refused with a
-:class:`ReadError` whose code and reason come from the findings catalogue. A zip package is read part by
-part, never inflating more than the limits below, and its XML parts are parsed with defusedxml.
+A file that is not a regular file is refused before it is opened, one that is not a zip package is told apart
+by :mod:`xltool.sniff`, and a zip package is read part by part, never inflating more than the limits below;
+its XML parts are parsed with defusedxml (:mod:`xltool.xml_parts`). What stops the reading is a
+:class:`ReadError` whose code and reason come from the findings catalogue.
 
 Limits (beyond them: ``zip-bomb``): 64 MB for the file and for one part, 256 MB for all parts, checked on
 the declared sizes before anything is inflated and again while inflating in chunks; one million XML
@@ -12,7 +14,6 @@ is parsed. DTDs and entity declarations are refused (``unreadable-file``).
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import errno
 import io
@@ -27,11 +28,9 @@ import zlib
 from pathlib import Path
 from urllib.parse import unquote
 from xml.etree.ElementTree import ParseError
-from xml.etree.ElementTree import TreeBuilder as _TreeBuilder
-
-from defusedxml.ElementTree import DefusedXMLParser
 
 from xltool.findings import CATALOGUE
+from xltool.xml_parts import Memo, check_xml, count_elements, local, parse_xml
 
 
 class ReadError(Exception):
@@ -56,8 +55,6 @@ MAX_TOTAL_ELEMENTS = 2_000_000  # XML elements in all parts read: bounds the cel
 _CHUNK = 1024 * 1024
 _MB = 1 << 20
 
-_OLE_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-_ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 _ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"
 _EXTERNAL_PREFIXES = ("xl/externallinks/", "xl/embeddings/", "xl/querytables/")
 
@@ -99,188 +96,6 @@ def refuse_special_file(path: Path) -> os.stat_result:
     if not stat.S_ISREG(status.st_mode):
         raise ReadError("unreadable-file", "special-file")
     return status
-
-
-# -- what a file that is not a zip package is -----------------------------------------------------
-
-def sniff(data: bytes) -> None:
-    """Raise :class:`ReadError` unless ``data`` starts as a zip package; say what it is instead."""
-    head = data[:4096]
-    if not head:
-        raise ReadError("unreadable-file", "empty")
-    if head.startswith(_OLE_SIGNATURE):
-        kind = _ole_kind(data)
-        if kind == "encrypted-file":
-            raise ReadError("encrypted-file", "encrypted-workbook")
-        if kind == "legacy-xls":
-            raise ReadError("legacy-xls", "biff")
-        raise ReadError("not-a-workbook", "other-office")
-    if not head.startswith(_ZIP_SIGNATURES):
-        if head.startswith(b"%PDF"):
-            raise ReadError("not-a-workbook", "pdf")
-        kind = _sniff_text(head)
-        if kind:
-            raise ReadError("not-a-workbook", kind)
-        raise ReadError("unreadable-file", "not-xlsx")
-
-
-def _sniff_text(head: bytes) -> str | None:
-    """The reason key when ``head`` is readable text (HTML, CSV, XML, plain text), else None."""
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        text = head[2:].decode("utf-16-le" if head[:2] == b"\xff\xfe" else "utf-16-be", errors="replace")
-    else:
-        if b"\x00" in head:
-            return None
-        text = None
-        for encoding in ("utf-8-sig", "gb18030"):
-            try:
-                text = codecs.getincrementaldecoder(encoding)().decode(head, final=False)
-                break
-            except UnicodeDecodeError:
-                continue
-        if text is None:
-            return None
-    controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\n\r\f\v\x1a")
-    if not text.strip() or controls > len(text) // 100:
-        return None
-    lowered = text.lstrip().lower()
-    if "<html" in lowered or lowered.startswith("<!doctype html") or "<table" in lowered:
-        return "html"
-    if "urn:schemas-microsoft-com:office:spreadsheet" in lowered:
-        return "xml-2003"
-    if lowered.startswith("<?xml") or lowered.startswith("<"):
-        return "xml"
-    if lowered.startswith("{\\rtf"):
-        return "rtf"
-    return "text"
-
-
-def _ole_kind(data: bytes) -> str:
-    """``encrypted-file`` when an OLE2 compound file holds an ``EncryptionInfo`` stream, else what it is."""
-    encrypted = "EncryptionInfo".encode("utf-16-le")
-    books = ("Workbook".encode("utf-16-le"), "Book".encode("utf-16-le"))  # BIFF8 and BIFF5 workbook streams
-    if encrypted in data:
-        return "encrypted-file"
-    return "legacy-xls" if any(b in data for b in books) else "not-a-workbook"
-
-
-# -- XML ------------------------------------------------------------------------------------------
-
-def _parse_xml(data: bytes, fast: bool | None = None):
-    """Parse one XML part with defusedxml's parser: no DTD, no entity declarations, no external entities.
-
-    defusedxml drives expat through the pure-Python ``XMLParser``, whose per-element callbacks only
-    rewrite names (``uri}tag`` -> ``{uri}tag``) and cost two thirds of the parse. When ``fast``, expat
-    feeds the C ``TreeBuilder`` directly and tags stay ``uri}tag``: every tag lookup here is built from
-    the root's own prefix (:func:`_namespace`) and :func:`_local`, so both spellings work. The defused
-    handlers (DTD, entity declarations, external references, undefined entities) are untouched.
-    """
-    parser = DefusedXMLParser(target=_TreeBuilder(), forbid_dtd=True)
-    if _FAST_XML if fast is None else fast:
-        expat = parser.parser
-        expat.ordered_attributes = 0
-        expat.StartElementHandler = parser.target.start
-        expat.EndElementHandler = parser.target.end
-    parser.feed(data)
-    return parser.close()
-
-
-def _fast_xml_works() -> bool:
-    try:
-        probe = b'<a xmlns="u" xmlns:r="v"><b x="1" r:id="2">t</b></a>'
-        root = _parse_xml(probe, fast=True)
-        return (root.tag == "u}a" and root[0].tag == "u}b" and root[0].get("x") == "1"
-                and root[0].get("v}id") == "2" and root[0].text == "t")
-    except Exception:
-        return False
-
-
-_FAST_XML = _fast_xml_works()
-
-
-def _check_xml(data: bytes) -> None:
-    """What :func:`_parse_xml` checks of a part — well-formed, no DTD, no entity declaration or external
-    reference (the same expat with defusedxml's handlers) — without building its tree: ``expat.ExpatError``
-    where it would raise ``ParseError``, defusedxml's exceptions as they are."""
-    parser = DefusedXMLParser(target=_TreeBuilder(), forbid_dtd=True)
-    expat = parser.parser
-    for handler in ("StartElementHandler", "EndElementHandler", "CharacterDataHandler", "CommentHandler",
-                    "ProcessingInstructionHandler", "DefaultHandlerExpand", "StartNamespaceDeclHandler",
-                    "EndNamespaceDeclHandler"):
-        setattr(expat, handler, None)
-    expat.Parse(data, True)
-
-
-def count_elements(data: bytes, start: int = 0, end: int | None = None) -> int:
-    """The start tags (and a few declarations) of a part, or of ``data[start:end]``: what the element limits
-    count."""
-    end = len(data) if end is None else end
-    return data.count(b"<", start, end) - data.count(b"</", start, end)
-
-
-class Memo:
-    """Results worked out from a part's bytes, kept for the next file with the very same bytes (the parts
-    that say what a workbook is — its sheets, names, styles, validations — are the same in a whole batch).
-    Bounded: parts of at most ``max_size`` bytes, ``max_bytes`` of them and ``max_items`` results in all."""
-
-    def __init__(self, max_size: int = 1 << 20, max_bytes: int = 16 << 20, max_items: int = 64,
-                 recurring: bool = False):
-        self.max_size, self.max_bytes, self.max_items = max_size, max_bytes, max_items
-        self.items: dict[object, object] = {}
-        self.size = 0
-        self.recurring = recurring  # keep a result only the second time its key comes (most never do)
-        self.seen: set[int] = set()
-
-    def get(self, key: object):
-        return self.items.get(key)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.items
-
-    def again(self, key: object) -> bool:
-        """Whether a recurring memo has met ``key`` before (it notes that it has now)."""
-        digest = hash(key)
-        if digest in self.seen:
-            return True
-        if len(self.seen) >= 100_000:
-            self.seen.clear()
-        self.seen.add(digest)
-        return False
-
-    def put(self, key: object, value: object, size: int) -> None:
-        if size > self.max_size or (self.recurring and not self.again(key)):
-            return
-        if self.size + size > self.max_bytes or len(self.items) >= self.max_items:
-            self.items.clear()
-            self.size = 0
-        self.items[key] = value
-        self.size += size
-
-def local(tag: str) -> str:
-    return tag.rpartition("}")[2]
-
-
-def namespace(root) -> str:
-    """The namespace prefix of the root's tag (``{uri}`` or ``uri}``), to build the tags of its children.
-
-    Taking it from the root accepts both SpreadsheetML namespaces, transitional
-    (``http://schemas.openxmlformats.org/spreadsheetml/2006/main``) and strict
-    (``http://purl.oclc.org/ooxml/spreadsheetml/main``), and matches children on their local names.
-    """
-    tag = root.tag
-    return tag[:tag.rfind("}") + 1]
-
-
-def attrs(element) -> dict[str, str]:
-    return {local(k): v for k, v in element.attrib.items()}
-
-
-def attr_id(element) -> str | None:
-    """The ``r:id`` attribute, whatever its namespace (transitional or strict)."""
-    for key, value in element.attrib.items():
-        if key.endswith("}id"):
-            return value
-    return None
 
 
 # -- the zip package --------------------------------------------------------------------------------
@@ -427,14 +242,14 @@ class Package:
     def tree(self, key: str, data: bytes):
         """The tree of a part's bytes already counted (:meth:`counted`)."""
         try:
-            return _parse_xml(data)
+            return parse_xml(data)
         except ParseError:
             raise ReadError("unreadable-file", "damaged-xml", part=self.entries[key].filename) from None
 
     def check(self, key: str, data: bytes) -> None:
         """Check bytes of a part (counted already) as :meth:`tree` would parse them, without building a tree."""
         try:
-            _check_xml(data)
+            check_xml(data)
         except pyexpat.ExpatError:
             raise ReadError("unreadable-file", "damaged-xml", part=self.entries[key].filename) from None
 
@@ -525,5 +340,3 @@ class Package:
                         if target not in external:
                             external.append(target)
         return macros, external
-
-    # workbook, shared strings, styles

@@ -1,16 +1,17 @@
 """Read a returned workbook in one pass: the only module that parses ``.xlsx`` files.
 
-The package is read directly (:mod:`xltool.package`: zipfile within limits, defusedxml), not through
-openpyxl: one parse gives everything the checker compares (cells with their formulas and values, locks,
-merges, validations, conditional formats, protection, sheet states, defined names, metadata) at a
-fraction of openpyxl's cost, and the reader controls every byte it inflates. Nothing a part refers to
+The package is read directly (:mod:`xltool.package`: zipfile within limits; :mod:`xltool.xml_parts`:
+defusedxml), not through openpyxl: one parse gives everything the checker compares (cells with their formulas
+and values, locks, merges, validations, conditional formats, protection, sheet states, defined names, metadata)
+at a fraction of openpyxl's cost, and the reader controls every byte it inflates. Nothing a part refers to
 outside the package (external links, OLE objects, connections) is ever opened: such parts are listed in
 ``external_parts``.
 
 Every part is checked by expat (with defusedxml's guards) exactly as if it were parsed whole, but what differs
-from file to file — a sheet's cells, the shared strings — is scanned from the text (:mod:`xltool.sheet_parser`),
-and what is the same bytes in every file of a batch (a sheet's validations, merges and conditional formats, the
-styles, the workbook's sheets and names) is parsed once and remembered, within bounds (:class:`Memo`).
+from file to file — a sheet's cells, the shared strings — is scanned from the text (:mod:`xltool.xml_scan`,
+:mod:`xltool.sheet_parser`), and what is the same bytes in every file of a batch (a sheet's validations, merges
+and conditional formats, the styles, the workbook's sheets and names) is parsed once and remembered, within
+bounds (:class:`Memo`).
 
 Anything that is not a readable workbook raises :class:`ReadError`, with a finding code and reason. What
 the bytes of a file can provoke in the libraries below (a damaged zip or XML) is such a ReadError; any
@@ -27,10 +28,12 @@ from pathlib import Path
 from defusedxml import DefusedXmlException
 
 from xltool.layout import META_SHEET
-from xltool.package import (Memo, Package, ReadError, attr_id, attrs, count_elements, namespace, open_package,
-                            os_error, read_file, sniff)
-from xltool.sheet_parser import SheetParser, Unsupported, root_content, scan_strings, split_element, string_item
+from xltool.package import Package, ReadError, open_package, os_error, read_file
+from xltool.sheet_parser import SheetParser, string_item
+from xltool.sniff import sniff
 from xltool.workbook_data import SheetData, WorkbookData
+from xltool.xml_parts import Memo, attr_id, attrs, count_elements, namespace, root_content, split_element
+from xltool.xml_scan import Unsupported, scan_strings
 
 SCAN = True  # scan cells and shared strings from the text; False parses every part as a tree (the tests compare)
 

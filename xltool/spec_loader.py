@@ -1,8 +1,8 @@
 """Parse and validate a template spec file into the typed objects of :mod:`xltool.spec`.
 
-Every key and every scalar is checked: anything unknown, missing, of the wrong type, ambiguous or
-circular raises a :class:`SpecError` naming the file, the place and what was expected.
-``templates/README.md`` documents every key.
+Every key and every scalar is checked (each table through :class:`~xltool.spec_section.SpecSection`): anything
+unknown, missing, of the wrong type, ambiguous or circular raises a :class:`SpecError` naming the file, the
+place and what was expected. ``templates/README.md`` documents every key.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from xltool.spec import (
     code_of,
     split_previous,
 )
+from xltool.spec_section import SpecSection
 
 FIELD_SOURCES = ("agency_name", "agency_code", "year", "basis")
 RELATIONS = ("=", "<=", ">=")
@@ -50,62 +51,6 @@ def load_spec(path: Path) -> Template:
     return _Builder(path).build(data)
 
 
-class _Section:
-    """One TOML table of the spec, read key by key with the type each key must have."""
-
-    def __init__(self, builder: _Builder, obj: object, where: str, required: tuple[str, ...],
-                 optional: tuple[str, ...] | None = ()):
-        """``optional``: the other keys allowed; None when any key is (a table keyed by names)."""
-        self.fail = builder.fail
-        self.where = where
-        if not isinstance(obj, dict):
-            raise self.fail(where, f"expected a table, got {_kind(obj)}")
-        unknown = sorted(set(obj) - set(required) - set(optional)) if optional is not None else []
-        if unknown:
-            raise self.fail(where, f"unknown key {unknown[0]!r}")
-        for key in required:
-            if key not in obj:
-                raise self.fail(where, f"missing key {key!r}")
-        self.obj = obj
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.obj
-
-    def _get(self, key: str, default: object, types: tuple[type, ...], expected: str) -> object:
-        value = self.obj.get(key, default)
-        if value is default:
-            return value
-        if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
-            raise self.fail(self.where, f"{key} must be {expected}, got {_kind(value)} {value!r}")
-        return value
-
-    def text(self, key: str, default: str | None = None) -> str:
-        return self._get(key, default, (str,), "a string")
-
-    def integer(self, key: str, default: int | None = None) -> int | None:
-        return self._get(key, default, (int,), "an integer")
-
-    def number(self, key: str, default: float | None = None) -> float | None:
-        return self._get(key, default, (int, float), "a number")
-
-    def flag(self, key: str, default: bool | None = None) -> bool | None:
-        return self._get(key, default, (bool,), "true or false")
-
-    def texts(self, key: str, default: tuple = ()) -> tuple[str, ...]:
-        value = self._get(key, default, (list, tuple), "a list of strings")
-        if not all(isinstance(v, str) for v in value):
-            raise self.fail(self.where, f"{key} must be a list of strings")
-        return tuple(value)
-
-    def tables(self, key: str) -> list:
-        return self._get(key, [], (list,), "an array of tables")
-
-
-def _kind(value: object) -> str:
-    return {bool: "boolean", int: "integer", float: "float", str: "string", list: "array",
-            dict: "table"}.get(type(value), type(value).__name__)
-
-
 class _Builder:
     def __init__(self, path: Path):
         self.path = path
@@ -117,8 +62,8 @@ class _Builder:
         return SpecError(f"{self.path.name}: {where}: {message}")
 
     def section(self, obj: object, where: str, required: tuple[str, ...],
-                optional: tuple[str, ...] | None = ()) -> _Section:
-        return _Section(self, obj, where, required, optional)
+                optional: tuple[str, ...] | None = ()) -> SpecSection:
+        return SpecSection(self.fail, obj, where, required, optional)
 
     def build(self, data: dict) -> Template:
         top = self.section(data, "top level",
@@ -219,7 +164,7 @@ class _Builder:
         return CellType(name, t.flag("whole"), t.number("min"), decimals, t.text("unit"), t.text("prompt"),
                         t.text("alert"), t.number("max_abs"), factors)
 
-    def type_of(self, section: _Section) -> CellType | None:
+    def type_of(self, section: SpecSection) -> CellType | None:
         name = section.text("type")
         if name is None:
             return None
