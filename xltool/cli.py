@@ -178,6 +178,7 @@ def merge(paths: tuple[Path, ...], output: Path, roster: Path | None, name: str,
           no_explanations: bool) -> None:
     """Merge the accepted workbooks into a summary: exit 0 when all expected were accepted, else 1."""
     from xltool import merge as merging
+    from xltool import merge_report
 
     agencies = load_roster(roster) if roster else None
     context = _context(previous, roster, no_explanations)
@@ -185,11 +186,11 @@ def merge(paths: tuple[Path, ...], output: Path, roster: Path | None, name: str,
                            year=year, password=password, context=context)
     notes = _run_notes(context)
     if as_json:
-        click.echo(merging.result_json(result, notes))
+        click.echo(merge_report.result_json(result, notes))
     else:
         click.echo(f"汇总表已写入：{shown(result.output)}（{result.format}，{result.year} 年度，汇总 {len(result.accepted)} 个文件）")
-        click.echo(merging.status_text(result.entries))
-        click.echo(merging.cross_year_text(result, notes))
+        click.echo(merge_report.status_text(result.entries))
+        click.echo(merge_report.cross_year_text(result, notes))
     raise SystemExit(0 if result.complete else 1)
 
 
