@@ -178,14 +178,14 @@ def from_library(result: object) -> object:
 class Evaluator:
     """Computes formula cells on demand, from the workbook's own formulas and values.
 
-    ``formula_of(ref)`` and ``value_of(ref)`` give what the file holds at a cell (or ``cell_of(ref)`` both at
-    once: an object with ``formula`` and ``value``, or None); ``names`` maps a workbook-scoped defined name to
-    its reference; ``sheets`` maps upper-cased sheet names to names.
+    ``cells`` maps each sheet name to its cells by (row, col): objects with ``formula`` and ``value`` (what the
+    file holds); ``names`` maps a workbook-scoped defined name to its reference; ``sheets`` maps upper-cased
+    sheet names to names.
     """
 
-    def __init__(self, formula_of: Callable[[CellRef], str | None], value_of: Callable[[CellRef], object],
-                 names: Mapping[str, str], sheets: Mapping[str, str], cell_of: Callable[[CellRef], object] | None = None):
-        self.formula_of, self.value_of, self.cell_of = formula_of, value_of, cell_of
+    def __init__(self, cells: Mapping[str, Mapping[tuple[int, int], object]], names: Mapping[str, str],
+                 sheets: Mapping[str, str]):
+        self.cells = cells
         self.names = {k.upper(): v for k, v in names.items()}
         self.sheets = sheets
         self.results: dict[CellRef, object] = {}
@@ -193,22 +193,18 @@ class Evaluator:
 
     def value(self, ref: CellRef, cell: object = _NOT_YET) -> object:
         """The value of a cell as a spreadsheet would compute it; errors become ErrorValue. ``cell`` is what
-        ``cell_of(ref)`` gives, when the caller has it already."""
+        the file holds there, when the caller has looked it up already."""
         found = self.results.get(ref, _NOT_YET)
         if found is not _NOT_YET:
             return found
-        if self.cell_of is not None:
-            if cell is _NOT_YET:
-                cell = self.cell_of(ref)
-            if cell is None:
-                return None
-            formula = cell.formula
-            if formula is None:
-                return cell.value
-        else:
-            formula = self.formula_of(ref)
-            if formula is None:
-                return self.value_of(ref)
+        if cell is _NOT_YET:
+            sheet = self.cells.get(ref[0])
+            cell = sheet.get((ref[1], ref[2])) if sheet is not None else None
+        if cell is None:
+            return None
+        formula = cell.formula
+        if formula is None:
+            return cell.value
         if ref in self.active:
             raise EvaluationError("circular")
         self.active.add(ref)
@@ -238,16 +234,13 @@ class Evaluator:
         if (r2 - r1 + 1) * (c2 - c1 + 1) > MAX_RANGE:
             raise EvaluationError("range-too-large", target=name)
         lib = _lib()
-        empty, value, cell_of = lib["EMPTY"], self.value, self.cell_of
+        empty, value, cells = lib["EMPTY"], self.value, self.cells.get(target, {})
         rows = []
         for r in range(r1, r2 + 1):
             row = []
             for c in range(c1, c2 + 1):
-                if cell_of is not None:  # a cell without a formula: its value, without a call of value()
-                    cell = cell_of((target, r, c))
-                    v = None if cell is None else cell.value if cell.formula is None else value((target, r, c))
-                else:
-                    v = value((target, r, c))
+                cell = cells.get((r, c))  # a cell without a formula: its value, without a call of value()
+                v = None if cell is None else cell.value if cell.formula is None else value((target, r, c), cell)
                 row.append(empty if v is None else to_library(v) if isinstance(v, ErrorValue) else v)
             rows.append(row)
         grid = lib["np"].empty((r2 - r1 + 1, c2 - c1 + 1), dtype=object)

@@ -15,7 +15,7 @@ from xltool.annotate import RESULT_SHEET, is_own_result_sheet
 from xltool.evaluate import EvaluationError, parse_reference
 from xltool.findings import Finding
 from xltool.layout import META_SHEET, SUMMARY_SHEETS, Layout, SheetLayout, text_value
-from xltool.workbook_data import WorkbookData
+from xltool.workbook_data import Validation, WorkbookData
 
 
 @dataclass
@@ -201,7 +201,16 @@ class _Comparison:
                               cell=address(f.row, f.col))
         if not actual.protection or actual.protection.get("sheet") not in ("1", "true"):
             yield Finding("protection-removed", reason="sheet-unprotected", sheet=expected.name)
-        validated = {pos: v for v in actual.validations for pos in v.cells}
+        yield from self.validations(expected, tuple(actual.validations))
+
+    def validations(self, expected: SheetLayout, validations: tuple[Validation, ...]) -> tuple[Finding, ...]:
+        """A ``validation-removed`` finding for each input whose validation is missing or other than the
+        template's; worked out once for the validations every file of a batch has (the same sheet bytes)."""
+        known = _VALIDATED.get((id(expected), validations))
+        if known is not None and known[0] is expected:
+            return known[1]
+        validated = {pos: v for v in validations for pos in v.cells}
+        found = []
         for cell in expected.inputs:
             if cell.type is None:
                 continue
@@ -210,8 +219,16 @@ class _Comparison:
             ok = v is not None and v.type == want and (
                 cell.type.min is None or (v.operator == "greaterThanOrEqual" and _number(v.formula1) == cell.type.min))
             if not ok:
-                yield Finding("validation-removed", sheet=expected.name, cell=address(cell.row, cell.col),
-                              **(self.template.cells[cell.code].labels if cell.code else {}))
+                found.append(Finding("validation-removed", sheet=expected.name, cell=address(cell.row, cell.col),
+                                     **(self.template.cells[cell.code].labels if cell.code else {})))
+        if len(_VALIDATED) >= 64:
+            _VALIDATED.clear()
+        _VALIDATED[(id(expected), validations)] = (expected, tuple(found))
+        return tuple(found)
+
+
+# (id of a sheet layout, a sheet's validations) -> (that layout, its validation findings)
+_VALIDATED: dict[tuple[int, tuple[Validation, ...]], tuple[SheetLayout, tuple[Finding, ...]]] = {}
 
 
 def _text(value: object) -> str:

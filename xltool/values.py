@@ -41,20 +41,7 @@ def evaluate_values(book: WorkbookData, layout: Layout, structure: Structure) ->
     """
     template = layout.template
     sheets = {s.name: s.cells for s in book.sheets}
-
-    def cell(ref) -> CellData | None:
-        cells = sheets.get(ref[0])
-        return cells.get((ref[1], ref[2])) if cells is not None else None
-
-    def formula_of(ref):
-        c = cell(ref)
-        return c.formula if c else None
-
-    def value_of(ref):
-        c = cell(ref)
-        return c.value if c else None
-
-    evaluator = Evaluator(formula_of, value_of, book.defined_names, {s.upper(): s for s in sheets}, cell_of=cell)
+    evaluator = Evaluator(sheets, book.defined_names, {s.upper(): s for s in sheets})
     numbers = DataPoints(template.format)
     values: dict[str, object] = {}
     found: dict[str, list[Finding]] = {}
@@ -69,7 +56,8 @@ def evaluate_values(book: WorkbookData, layout: Layout, structure: Structure) ->
         located = _Where(sheet, row, col, spec_cell)
         problem = None
         ref = (sheet, row, col)
-        raw = cell(ref)
+        cells = sheets.get(sheet)
+        raw = cells.get((row, col)) if cells is not None else None
         try:
             value = evaluator.value(ref, raw)
         except EvaluationError as exc:

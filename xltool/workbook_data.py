@@ -36,7 +36,7 @@ class CellData:
     date_style: bool = False
 
 
-@dataclass
+@dataclass(frozen=True)
 class Validation:
     """One ``<dataValidation>``: its type (whole, decimal, list, …), operator, formulas, and cells.
 
