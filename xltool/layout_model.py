@@ -5,6 +5,7 @@ Rows and columns are 0-based. :mod:`xltool.layout` builds them from the spec.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from math import ceil
@@ -138,8 +139,10 @@ def text_lines(text: str, width: float) -> int:
     """Lines a wrapped label needs in a column of ``width`` characters (a CJK glyph is two)."""
     if 2 * len(text) <= width - 1 and "\n" not in text:
         return 1
-    return sum(max(1, ceil(sum(2 if ord(ch) > 0x2E80 else 1 for ch in line) / max(width - 1, 1)))
-               for line in text.split("\n"))
+    return sum(max(1, ceil((len(line) + len(_WIDE.findall(line))) / max(width - 1, 1))) for line in text.split("\n"))
+
+
+_WIDE = re.compile("[\u2e81-\U0010ffff]")  # a glyph two columns wide (CJK and beyond)
 
 
 def fit_height(sheet: SheetLayout, text: Text) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import math
 import os
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -312,26 +313,25 @@ def _entries(reports: list[FileReport], accepted: list[FileReport], roster: Sequ
 
 
 def sum_values(layout: Layout, accepted: Sequence[FileReport]) -> dict[str, Decimal]:
-    """Each input data point summed exactly over the accepted files (decimal: 0.1 + 0.2 is 0.3). Whole numbers,
-    nearly all of them, are summed as integers; any other as the decimal its shortest repr stands for."""
-    fmt = layout.template.format
-    columns = [r.values.array if isinstance(r.values, DataPoints) and r.values.format == fmt else None
-               for r in accepted]
-    sums: dict[str, Decimal] = {}
-    for i, (code, cell) in enumerate(layout.template.cells.items()):
-        if not cell.is_input:
-            continue
-        whole, rest = 0, Decimal(0)
-        for r, column in zip(accepted, columns):
-            v = column[i] if column is not None else r.values.get(code, 0.0)
-            if v != v:  # NaN: no number
-                continue
-            if isinstance(v, float) and v.is_integer():
-                whole += int(v)
-            else:
-                rest += Decimal(repr(v))
-        sums[code] = rest + whole
-    return sums
+    """Each input data point summed exactly over the accepted files (decimal: 0.1 + 0.2 is 0.3)."""
+    cells, fmt = layout.template.cells, layout.template.format
+    if accepted and all(isinstance(r.values, DataPoints) and r.values.format == fmt for r in accepted):
+        columns = list(zip(*(r.values.array for r in accepted)))  # one tuple per data point, in the spec's order
+    else:
+        columns = [tuple(float(r.values.get(code, 0.0)) for r in accepted) for code in cells]
+    return {code: exact_sum(column) for column, (code, cell) in zip(columns, cells.items()) if cell.is_input}
+
+
+def exact_sum(values: Sequence[float]) -> Decimal:
+    """The exact sum of numbers (NaN, no number, counts as none). Whole numbers, nearly all there are, are
+    summed by ``math.fsum``, exact for them below 2**53; any other as the decimal its shortest repr stands for."""
+    total = math.fsum(values)
+    if total != total:
+        values = [v for v in values if v == v]
+        total = math.fsum(values)
+    if abs(total) < 2 ** 53 and all(map(float.is_integer, values)):
+        return Decimal(int(total))
+    return sum((Decimal(repr(v)) for v in values), Decimal(0))
 
 
 def _problems(findings: Sequence[Finding], limit: int = 3) -> str:
