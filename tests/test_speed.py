@@ -241,14 +241,8 @@ def test_scanning_cells_and_strings_gives_what_the_tree_gives(tmp_path, fmt, mon
     part = _first_sheet_with_data(path)
     for name, edit in EDITS.items():
         variant = _with_sheet(path, tmp_path / f"{name}.xlsx", part, edit)
-        results = []
-        for scan in (True, False):
-            monkeypatch.setattr(reader, "SCAN", scan)
-            try:
-                results.append(_canonical(read_workbook(variant)))
-            except Exception as exc:  # noqa: BLE001 - both ways must fail alike
-                results.append((type(exc).__name__, getattr(exc, "code", None), getattr(exc, "reason", None)))
-        assert results[0] == results[1], name
+        scanned, parsed = _read_both_ways(variant, monkeypatch)
+        assert scanned == parsed, name
 
 
 def _canonical(book) -> tuple:
@@ -324,14 +318,20 @@ def test_scanning_shared_strings_gives_what_the_tree_gives(tmp_path, monkeypatch
     path = blank(tmp_path, "2021")  # written by xltool: its labels are shared strings
     for name, edit in STRING_EDITS.items():
         variant = _with_sheet(path, tmp_path / f"{name}.xlsx", "xl/sharedStrings.xml", edit)
-        results = []
-        for scan in (True, False):
-            monkeypatch.setattr(reader, "SCAN", scan)
-            try:
-                results.append(_canonical(read_workbook(variant)))
-            except Exception as exc:  # noqa: BLE001 - both ways must fail alike
-                results.append((type(exc).__name__, getattr(exc, "code", None), getattr(exc, "reason", None)))
-        assert results[0] == results[1], name
+        scanned, parsed = _read_both_ways(variant, monkeypatch)
+        assert scanned == parsed, name
+
+
+def _read_both_ways(path, monkeypatch) -> list:
+    """What reading the file gives with the scan and with the tree parse (or how each failed)."""
+    results = []
+    for scan in (True, False):
+        monkeypatch.setattr(reader, "SCAN", scan)
+        try:
+            results.append(_canonical(read_workbook(path)))
+        except Exception as exc:  # noqa: BLE001 - both ways must fail alike
+            results.append((type(exc).__name__, getattr(exc, "code", None), getattr(exc, "reason", None)))
+    return results
 
 
 def test_cells_that_come_again_are_each_files_own(tmp_path, monkeypatch):
