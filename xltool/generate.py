@@ -297,7 +297,7 @@ class _Writer:
                 kind = type(value)
                 if kind is float:
                     cells.append(f"{starts[c]}{at}{number}{value!r}</v></c>")
-                elif kind is int or kind is Decimal or isinstance(value, (int, float, Decimal)) and kind is not bool:
+                elif kind is not bool and isinstance(value, (int, float, Decimal)):
                     cells.append(f"{starts[c]}{at}{number}{_number_text(value)}</v></c>")
                 else:
                     value = "" if value is None else str(value)
