@@ -24,12 +24,17 @@ from xltool.roster import Agency
 AGENCIES = [Agency("A01", "一局", "部门"), Agency("A02", "二局", "部门"), Agency("T01", "某镇", "乡镇街道")]
 
 
+def _workbook(path: Path, fmt: str, year: int, agency: Agency, values: dict) -> Path:
+    """A workbook generated for the agency, with ``values`` typed into it as a clerk would."""
+    generate_workbook(path, fmt, year, agency)
+    type_into(path, fmt, values)
+    return path
+
+
 def _fill_year(folder: Path, fmt: str, year: int, values: dict[str, dict]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for agency in AGENCIES:
-        path = folder / f"{agency.code}.xlsx"
-        generate_workbook(path, fmt, year, agency)
-        type_into(path, fmt, values[agency.code])
+        _workbook(folder / f"{agency.code}.xlsx", fmt, year, agency, values[agency.code])
     return folder
 
 
@@ -89,8 +94,7 @@ def test_a_changed_carry_over_needs_an_explanation_and_is_accepted_with_one(cycl
     this["T3_CARRY_NATURAL"] += 1
     this["T3_FORWARD_NATURAL"] += 1  # H3 still holds: only last year's report disagrees
     path = tmp_path / "A01.xlsx"
-    generate_workbook(path, "2021", 2024, AGENCIES[0])
-    type_into(path, "2021", this)
+    _workbook(path, "2021", 2024, AGENCIES[0], this)
     previous = ["--previous", str(cycle["root"] / "summary-2023.xlsx")]
     code, data = _check(str(path), *previous)
     assert code == 1
@@ -127,8 +131,7 @@ def test_s2_s6_and_s8_are_found_at_their_cells(cycle, tmp_path):
     last_fee = Decimal(repr(float(cycle["last"]["T01"]["T2_FEES_AMOUNT"])))
     this["T2_FEES_AMOUNT"] = max(last_fee, Decimal("0.5")) * 10000  # typed in 元 (S8)
     path = tmp_path / "T01.xlsx"
-    generate_workbook(path, "2021", 2024, AGENCIES[2])
-    type_into(path, "2021", this)
+    _workbook(path, "2021", 2024, AGENCIES[2], this)
     code, data = _check(str(path), "--roster", str(cycle["roster"]), "--previous", str(cycle["before"]),
                         "--no-explanations")
     found = _codes(data, "T01.xlsx")
@@ -154,10 +157,8 @@ def test_across_the_format_change_s1_holds_and_s2_is_skipped_with_a_note(tmp_pat
     last = _no_rules(random_values(old, random.Random(5)))
     this = _no_rules(next_year(new, last, random.Random(6), last_template=old))
     a = Agency("A01", "一局", "部门")
-    generate_workbook(tmp_path / "2020.xlsx", "2019", 2020, a)
-    type_into(tmp_path / "2020.xlsx", "2019", last)
-    generate_workbook(tmp_path / "2021.xlsx", "2021", 2021, a)
-    type_into(tmp_path / "2021.xlsx", "2021", this)
+    _workbook(tmp_path / "2020.xlsx", "2019", 2020, a, last)
+    _workbook(tmp_path / "2021.xlsx", "2021", 2021, a, this)
     code, data = _check(str(tmp_path / "2021.xlsx"), "--previous", str(tmp_path / "2020.xlsx"))
     assert code == 0
     notes = [(f["code"], f["rule"]) for f in data["files"][0]["findings"]]
@@ -177,10 +178,8 @@ def test_s4_in_the_2019_format(tmp_path):
     if this["T2_PENALTY_CHANGE"] + this["T2_PENALTY_PREV"] < 0:
         this["T2_PENALTY_CHANGE"] = -this["T2_PENALTY_PREV"]
     a = Agency("A01", "一局", "部门")
-    generate_workbook(tmp_path / "2019.xlsx", "2019", 2019, a)
-    type_into(tmp_path / "2019.xlsx", "2019", last)
-    generate_workbook(tmp_path / "2020.xlsx", "2019", 2020, a)
-    type_into(tmp_path / "2020.xlsx", "2019", this)
+    _workbook(tmp_path / "2019.xlsx", "2019", 2019, a, last)
+    _workbook(tmp_path / "2020.xlsx", "2019", 2020, a, this)
     code, data = _check(str(tmp_path / "2020.xlsx"), "--previous", str(tmp_path / "2019.xlsx"))
     sheet, row, col = layout_for("2019").positions["T2_PENALTY_PREV"]
     assert code == 1 and _codes(data, "2020.xlsx") == [("identity-violated", "S4", f"B{row + 1}"),
@@ -272,8 +271,7 @@ def test_s9_a_total_that_jumps_is_a_question(cycle, tmp_path):
     this = dict(cycle["this"][agency.code])
     this["T4_REVIEW_UPHELD"] += 11 * before  # more than tenfold last year's 行政复议 总计
     path = tmp_path / f"{agency.code}.xlsx"
-    generate_workbook(path, "2021", 2024, agency)
-    type_into(path, "2021", this)
+    _workbook(path, "2021", 2024, agency, this)
     code, data = _check(str(path), "--previous", str(cycle["before"]), "--no-explanations")
     sheet, row, col = layout_for("2021").positions["T4_REVIEW_TOTAL"]
     assert [f for f in _codes(data, path.name) if f[1] == "S9"] == [("implausible-value", "S9", address(row, col))]
@@ -281,8 +279,7 @@ def test_s9_a_total_that_jumps_is_a_question(cycle, tmp_path):
 
 def test_explanations_are_exported_and_agencies_without_last_years_figures_are_named(cycle, tmp_path):
     path = tmp_path / "A01.xlsx"
-    generate_workbook(path, "2021", 2024, Agency("N01", "新设单位", "部门"))
-    type_into(path, "2021", cycle["this"]["A01"])
+    _workbook(path, "2021", 2024, Agency("N01", "新设单位", "部门"), cycle["this"]["A01"])
     book = load_workbook(path)
     book["说明"]["A5"], book["说明"]["B5"] = "S9", "本年机构合并，申请量大增。"
     book.save(path)
@@ -298,8 +295,7 @@ def test_generate_with_previous_prefills_2019s_previous_year_count(tmp_path):
     template = layout_for("2019").template
     last = _no_rules(random_values(template, random.Random(12)))
     a = Agency("A01", "一局", "部门")
-    generate_workbook(tmp_path / "2019.xlsx", "2019", 2019, a)
-    type_into(tmp_path / "2019.xlsx", "2019", last)
+    _workbook(tmp_path / "2019.xlsx", "2019", 2019, a, last)
     out = tmp_path / "2020.xlsx"
     result = CliRunner().invoke(main, ["generate", "--format", "2019", "--year", "2020", "--agency", "一局", "--code",
                                        "A01", "--previous", str(tmp_path / "2019.xlsx"), "-o", str(out)])
