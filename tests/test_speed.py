@@ -12,6 +12,7 @@ Speed itself is measured in bench/, not here.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import random
@@ -120,7 +121,7 @@ def test_the_altered_variants_are_what_they_say(tmp_path, cache_dir):
 
 FORMULAS = ["=SUM(A1:C1)", "=A1+B1+C1", "=A1-B1*C1", "=-A1%", "=A1/B1", "=2*3", "=1/0", "=SUM(A1:B2)*2",
             '=A1&"x"', "=IF(A1>B1,A1,-B1)", "=ROUND(A1/3,2)", "=MAX(A1:C1)-MIN(A1:C1)", "=ABS(A1)+SUM(A1,,B1)",
-            "=A1=B1", '="7"+1', "=SUM(A1:C1)/COUNT(A1:C1)", "=A1+A1", "=$A$1+A1", "=A1^2", "=ISBLANK(A1)"]
+            "=A1=B1", '="7"+1', "=SUM(A1:C1)/COUNT(A1:C1)", "=A1+A1", "=$A$1+A1", "=A1^2", "=ISBLANK(A1)", "=B1"]
 ARGUMENTS = [[1.0, 2.0, 3.0, 4.0], [0.0, 0.0, 0.0, 0.0], [None, 2.5, "3", -1.0], ["x", True, None, 7.0],
              [5.0, "#DIV/0!", 1.0, None]]
 
@@ -141,18 +142,26 @@ def _grid(name: str, cells: list) -> object:
 
 
 def test_plans_return_what_the_library_dispatcher_returns(cache_dir):
+    """Arguments as values (what the checker passes) and as the library's ``Ranges`` (what its own model
+    passes): the plan calls a function's wrapped implementation directly only for values."""
+    from formulas.ranges import Ranges
+
     for formula in FORMULAS:
         prepared = formula_cache.prepare(formula)
         pipe, inputs = formula_cache.compile_pipe(formula)
         assert sorted(prepared.names) == list(inputs)
-        for cells in ARGUMENTS:
+        for cells, as_ranges in itertools.product(ARGUMENTS, (False, True)):
             args = [_grid(n, cells) for n in prepared.names]
+            if as_ranges:
+                args = [Ranges().push(n, grid) for n, grid in zip(prepared.names, args)]
             by_name = dict(zip(prepared.names, args))
             expected = from_library(pipe(*[by_name[n] for n in inputs]))
-            assert from_library(prepared.run(args)) == expected, (formula, cells)
+            assert from_library(prepared.run(args)) == expected, (formula, cells, as_ranges)
             if prepared.compiled.plan is not None and prepared.compiled.plan.ref is not None:
                 again = formula_plan.plan_from_ref(json.loads(json.dumps(prepared.compiled.plan.ref)))
-                assert from_library(again(args)) == expected, (formula, cells)
+                assert from_library(again(args)) == expected, (formula, cells, as_ranges)
+    plan = formula_cache.prepare("=SUM(A1:C1)").compiled.plan
+    assert [step[5] is not None for step in plan._run if step[0] == 0] == [True]  # SUM without its range glue
 
 
 def test_one_compile_per_shape_and_each_formula_its_own_cells(cache_dir):

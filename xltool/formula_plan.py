@@ -35,32 +35,84 @@ class Plan:
     """A compiled formula's pipe as a plain loop: each data node takes its input, constant or producing
     function's result through its filters; each function node calls its function on its inputs' values."""
 
-    __slots__ = ("size", "steps", "output", "ref")
+    __slots__ = ("size", "steps", "output", "ref", "_run")
 
     def __init__(self, size: int, steps: tuple, output: int, ref: object = None):
         self.size, self.steps, self.output = size, steps, output
         self.ref = ref  # the persistable description, or None
+        self._run = tuple((*step[:-1], tuple((f, _is_bypass(f)) for f in step[-1]),
+                           _unwrapped(step[1]) if step[0] == 0 else None) for step in steps)
 
     def __call__(self, args: Sequence) -> object:
-        NONE = _none()
+        NONE, Ranges, RangeValueError = _range_types()
         values: list = [None] * self.size
-        for step in self.steps:
+        for step in self._run:
             kind = step[0]
-            if kind == 0:  # function: (0, function, input slots, output slot, filters)
-                inputs = [values[i] for i in step[2]]
-                value = step[1](*[v for v in inputs if v is not NONE])
-            elif kind == 1:  # input: (1, argument index, slot, filters)
-                value = args[step[1]]
-            elif kind == 2:  # constant: (2, value, slot, filters)
-                value = step[1]
-            else:  # data produced by a function: (3, None, slot, filters)
-                value = values[step[2]]
-            for f in step[-1]:
-                value = f(value)
+            if kind == 0:  # function: (0, function, input slots, output slot, filters, inner function)
+                inputs = [v for v in [values[i] for i in step[2]] if v is not NONE]
+                inner = step[5]
+                for v in inputs:
+                    if isinstance(v, Ranges):
+                        inner = None
+                        break
+                if inner is None:
+                    value = step[1](*inputs)
+                else:
+                    try:
+                        value = inner(*inputs)
+                    except RangeValueError:
+                        value = step[1](*inputs)
+                filters = step[4]
+            else:
+                if kind == 1:  # input: (1, argument index, slot, filters)
+                    value = args[step[1]]
+                elif kind == 2:  # constant: (2, value, slot, filters)
+                    value = step[1]
+                else:  # data produced by a function: (3, None, slot, filters)
+                    value = values[step[2]]
+                filters = step[3]
+            for f, bypass in filters:
+                if not bypass or isinstance(value, Ranges):  # the bypass filter gives any other value as it is
+                    value = f(value)
             if value is NONE:
                 raise Fallback
-            values[step[-2] if kind == 0 else step[2]] = value
+            values[step[3] if kind == 0 else step[2]] = value
         return values[self.output]
+
+
+_TYPES: list = []
+_GLUE: list = []  # the code of the library's wrap_ranges_func wrapper, and schedula's bypass
+
+
+def _range_types() -> tuple:
+    """schedula's NONE, the library's Ranges and RangeValueError (imported on first use)."""
+    if not _TYPES:
+        from formulas.errors import RangeValueError
+        from formulas.ranges import Ranges
+
+        _TYPES.append((_none(), Ranges, RangeValueError))
+    return _TYPES[0]
+
+
+def _unwrapped(function):
+    """The function the library's ``wrap_ranges_func`` wraps in ``function``, or None.
+
+    The library wraps most functions, and the output filter of every formula, in ``wrap_ranges_func``, whose
+    wrapper turns each argument that is a ``Ranges`` into its value, then calls the function (a
+    ``RangeValueError`` of that turning gives no value). A plan calls the wrapped function directly when no
+    argument is a ``Ranges``, and the wrapper itself otherwise or when a ``RangeValueError`` is raised all the
+    same: the same result, without the wrapper's work on every call."""
+    if not _GLUE:
+        from formulas.functions import wrap_ranges_func
+        from schedula.utils.dsp import bypass
+
+        _GLUE.extend((wrap_ranges_func(bypass).__code__, bypass))
+    return getattr(function, "__wrapped__", None) if getattr(function, "__code__", None) is _GLUE[0] else None
+
+
+def _is_bypass(f) -> bool:
+    """Whether the filter is the library's output filter: ``bypass`` wrapped in ``wrap_ranges_func``."""
+    return _unwrapped(f) is _GLUE[1]
 
 
 def plan_from_pipe(func) -> Plan | None:
