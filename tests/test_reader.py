@@ -653,3 +653,34 @@ def test_shared_formulas_in_cells_without_addresses(tmp_path):
             '<row><c><v>3</v></c><c><f t="shared" si="0"/></c></row></sheetData>')
     cells = read_workbook(craft(tmp_path / "n.xlsx", [("S", body)])).sheets[0].cells
     assert cells[(0, 1)].formula == "=A1*2" and cells[(1, 1)].formula == "=A2*2" and cells[(1, 0)].value == 3.0
+
+
+XML_CASES = [
+    b'<a xmlns="u"><b x="1">t</b></a>', b"\xef\xbb\xbf<a/>", b'<?xml version="1.0" encoding="UTF-16"?><a/>',
+    '<?xml version="1.0" encoding="UTF-16"?><a>中</a>'.encode("utf-16"), b'<?xml version="1.0" encoding="GBK"?><a/>',
+    b"<a>&amp;&#20013;&#x4e2d;</a>", b"<a>&foo;</a>", b"<!DOCTYPE a><a/>", b'<!DOCTYPE a [<!ENTITY e "x">]><a>&e;</a>',
+    b'<!DOCTYPE a SYSTEM "http://example.com/a.dtd"><a/>', b"<p:a/>", b'<p:a xmlns:p="u"/>', b"<a><b></a>",
+    b"<a/><b/>", b"", b"<a", b"<a><!-- c --><?pi x?><![CDATA[<x>]]></a>", b"<a x='1' x='2'/>", b"<a>\x01</a>",
+    b'<a xmlns:p="u" p:x="1" p:x="2"/>',
+]
+
+
+@pytest.mark.parametrize("data", XML_CASES)
+def test_checking_a_part_refuses_what_parsing_it_refuses(data):
+    """check_xml (expat with defusedxml's handlers, no tree) accepts and refuses exactly what parse_xml does,
+    with the same defusedxml exceptions."""
+    from xml.etree.ElementTree import ParseError
+    from xml.parsers.expat import ExpatError
+
+    from xltool.xml_parts import check_xml, parse_xml
+
+    def outcome(run, error):
+        try:
+            run(data)
+        except error:
+            return "damaged"
+        except Exception as exc:  # defusedxml's DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
+            return type(exc).__name__
+        return "ok"
+
+    assert outcome(check_xml, ExpatError) == outcome(parse_xml, ParseError)
