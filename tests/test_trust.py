@@ -11,6 +11,7 @@ import shutil
 import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from openpyxl import load_workbook
 from openpyxl.workbook.defined_name import DefinedName
@@ -22,6 +23,7 @@ from xltool.check import check_file
 from xltool.cli import main
 from xltool.generate import workbook_bytes
 from xltool.layout import ExtraSheet, layout_for
+from xltool.pool import START_METHOD_ENV, process_pool
 from xltool.reader import read_workbook
 from xltool.roster import Agency
 
@@ -76,6 +78,20 @@ def test_check_merge_and_generate_work_with_spawned_workers(tmp_path, monkeypatc
                                      "-o", str(tmp_path / "blank")])
     assert made.exit_code == 0, made.output
     assert sorted(p.name for p in (tmp_path / "blank").iterdir()) == [f"G{i:02d}_生成单位{i:02d}.xlsx" for i in range(20)]
+
+
+def _worker_state(_: int) -> tuple[bool, bool]:
+    import gc
+    import threading
+
+    return gc.get_freeze_count() > 0, any(t.name == "xltool-parent-watch" for t in threading.enumerate())
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_pool_workers_watch_their_parent_and_keep_what_they_start_with_out_of_the_collector(monkeypatch, method):
+    monkeypatch.setenv(START_METHOD_ENV, method)
+    with process_pool(2) as pool:
+        assert set(pool.map(_worker_state, range(4))) == {(True, True)}
 
 
 def test_paths_with_spaces_and_chinese_read_naturally(tmp_path):

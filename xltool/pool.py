@@ -3,6 +3,7 @@ elsewhere (Windows). ``XLTOOL_START_METHOD`` forces one (the tests run the pools
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import threading
@@ -31,7 +32,11 @@ def _end_with(parent: int) -> None:
 
     A process killed outright (``kill -9``, the out-of-memory killer) cannot stop its workers; they
     would wait for work for ever. A thread in each worker watches its parent and ends the worker.
+
+    What a forked worker inherits is moved out of the garbage collector's sight (``gc.freeze``): its
+    collections then do not walk, and copy, the parent's objects.
     """
+    gc.freeze()
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(0.1)
