@@ -355,3 +355,18 @@ def test_cells_that_come_again_are_each_files_own(tmp_path, monkeypatch):
         assert scanned == _canonical(read_workbook(path))
         monkeypatch.setattr(reader, "SCAN", True)
     assert read_workbook(second).meta["agency_name"] == "乙局"
+
+
+def test_the_memos_of_texts_keep_long_labels_and_stay_bounded():
+    from xltool.xml_scan import _Texts
+
+    memo = _Texts()
+    label = "<r><t>行政复议：总计</t></r>" * 60  # rich text as LibreOffice saves a label: over 1,000 characters
+    memo.remember(label, "行政复议：总计" * 60)
+    memo.remember("x" * 16_385, "too long")
+    assert list(memo) == [label]
+    texts = [f"{i:05d}" + "y" * 16_000 for i in range(300)]
+    for i, text in enumerate(texts):
+        memo.remember(text, i)
+        assert memo.chars == sum(map(len, memo)) <= 4_000_000 and len(memo) <= 20_000
+    assert len(memo) < 300 and memo.get(texts[-1]) == 299

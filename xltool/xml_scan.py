@@ -85,7 +85,7 @@ def _attributes(text: str) -> dict[str, str]:
     if found is None:
         found = {m.group(1): _attribute_value(m.group(2) if m.group(2) is not None else m.group(3))
                  for m in _ATTRIBUTE.finditer(text) if ":" not in m.group(1)}
-        _memo(_ATTRIBUTE_TEXTS, text, found)
+        _ATTRIBUTE_TEXTS.remember(text, found)
     return found
 
 
@@ -125,22 +125,33 @@ def _string_item_text(content: str | None) -> str:
                     if run_name == "t":
                         parts.append(_text_only(run_child) or "")
         found = unescape("".join(parts))
-        _memo(_STRING_TEXTS, content, found)
+        _STRING_TEXTS.remember(content, found)
     return found
 
 
-# What texts of the XML give, for the next file with the same text (labels are the same in every file).
-# Short texts only, and a bounded number of them: no file can fill the memory through them.
-_ATTRIBUTE_TEXTS: dict[str, dict[str, str]] = {}
-_STRING_TEXTS: dict[str | None, str] = {}
-_MAX_MEMO_TEXT, _MAX_MEMO_ITEMS = 1024, 20_000
+class _Texts(dict):
+    """What texts of the XML give, for the next file with the same text (labels are the same in every file,
+    and some, rich text saved by LibreOffice, are over a thousand characters long). Bounded: texts of at most
+    16,384 characters, 4 million characters and 20,000 texts in all: no file can fill the memory through them."""
+
+    __slots__ = ("chars",)
+
+    def __init__(self):
+        super().__init__()
+        self.chars = 0
+
+    def remember(self, key: str | None, value: object) -> None:
+        size = 0 if key is None else len(key)
+        if size > 16_384:
+            return
+        if self.chars + size > 4_000_000 or len(self) >= 20_000:
+            self.clear()
+            self.chars = 0
+        self[key] = value
+        self.chars += size
 
 
-def _memo(table: dict, key: str | None, value: object) -> None:
-    if key is None or len(key) <= _MAX_MEMO_TEXT:
-        if len(table) >= _MAX_MEMO_ITEMS:
-            table.clear()
-        table[key] = value
+_ATTRIBUTE_TEXTS, _STRING_TEXTS = _Texts(), _Texts()
 
 
 def _cell_body(body: str) -> tuple[str | None, tuple | None, str | None]:
@@ -163,7 +174,7 @@ def _cell_body(body: str) -> tuple[str | None, tuple | None, str | None]:
     return v, f, inline
 
 
-_PIECES: dict[str, tuple] = {}  # the text of a cell -> what it holds (label cells are the same in every file)
+_PIECES = _Texts()  # the text of a cell -> what it holds (label cells are the same in every file)
 
 
 def _cell_piece(piece: str) -> tuple:
@@ -212,14 +223,14 @@ def _value_piece(piece: str) -> tuple | None:
             if v is not None or inline is not None or f is None:
                 return None
             found = (m.group(1), parse_cell(m.group(1)), m.group(2), m.group(3), f)
-        _memo(_HEADS, head, found)
+        _HEADS.remember(head, found)
     ref, p, s, t, f = found
     v = xml_text(raw) if "&" in raw or "\r" in raw else raw
     return ref, p, s, cell_value(t, v, None), v, f
 
 
 _CELL_HEAD = re.compile(r'r="([A-Za-z]{1,3}[0-9]{1,7})"(?: s="([0-9]+)")?(?: t="([A-Za-z]+)")?\s*>')
-_HEADS: dict[str, tuple] = {}  # a cell's text before its value -> (r, position, s, t, <f>)
+_HEADS = _Texts()  # a cell's text before its value -> (r, position, s, t, <f>)
 SHARED = object()  # a cell's value is a shared string: looked up in each file's own table
 
 
@@ -287,9 +298,9 @@ def _scan_cell(piece: str) -> tuple:
     parsed = _value_piece(piece) if piece.endswith("</v></c>") else None
     if parsed is None:
         parsed = _cell_piece(piece)
-        _memo(_PIECES, piece, parsed)
+        _PIECES.remember(piece, parsed)
     elif parsed[3] is SHARED:  # a label: the same text in every file of the template
-        _memo(_PIECES, piece, parsed)
+        _PIECES.remember(piece, parsed)
     return parsed
 
 
@@ -316,7 +327,7 @@ def scan_strings(content: str, check) -> list[str] | None:
                     return None
                 check("<si>" + piece)
                 text = _string_item_text(m.group(1))
-                _memo(_SI_PIECES, piece, text)
+                _SI_PIECES.remember(piece, text)
             out.append(text)
     except Unsupported:
         return None
@@ -324,4 +335,4 @@ def scan_strings(content: str, check) -> list[str] | None:
 
 
 _SI_PIECE = re.compile(r"(.*?)</si\s*>[^<]*", re.S)
-_SI_PIECES: dict[str, str] = {}  # the text of a shared string (checked well-formed) -> the string
+_SI_PIECES = _Texts()  # the text of a shared string (checked well-formed) -> the string
