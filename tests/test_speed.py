@@ -368,5 +368,5 @@ def test_the_memos_of_texts_keep_long_labels_and_stay_bounded():
     texts = [f"{i:05d}" + "y" * 16_000 for i in range(300)]
     for i, text in enumerate(texts):
         memo.remember(text, i)
-        assert memo.chars == sum(map(len, memo)) <= 4_000_000 and len(memo) <= 20_000
+        assert memo.chars == sum(map(len, memo)) <= 2_000_000 and len(memo) <= 20_000
     assert len(memo) < 300 and memo.get(texts[-1]) == 299

@@ -37,6 +37,7 @@ def _end_with(parent: int) -> None:
     collections then do not walk, and copy, the parent's objects.
     """
     gc.freeze()
+
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(0.1)

@@ -132,7 +132,7 @@ def _string_item_text(content: str | None) -> str:
 class _Texts(dict):
     """What texts of the XML give, for the next file with the same text (labels are the same in every file,
     and some, rich text saved by LibreOffice, are over a thousand characters long). Bounded: texts of at most
-    16,384 characters, 4 million characters and 20,000 texts in all: no file can fill the memory through them."""
+    16,384 characters, 2 million characters and 20,000 texts in all: no file can fill the memory through them."""
 
     __slots__ = ("chars",)
 
@@ -144,7 +144,7 @@ class _Texts(dict):
         size = 0 if key is None else len(key)
         if size > 16_384:
             return
-        if self.chars + size > 4_000_000 or len(self) >= 20_000:
+        if self.chars + size > 2_000_000 or len(self) >= 20_000:
             self.clear()
             self.chars = 0
         self[key] = value
