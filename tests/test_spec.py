@@ -100,3 +100,23 @@ def test_the_example_spec_of_templates_readme_loads(tmp_path):
     path.write_text(example, encoding="utf-8")
     template = load_spec(path)
     assert template.cells and any(i.severity == "warning" for i in template.identities)
+
+
+def test_a_format_is_found_by_reading_its_own_spec_only(monkeypatch):
+    """Each shipped spec is named after its format, so that checking a file reads one spec, not all; what a
+    workbook names is looked up as a file only when it is a plain name."""
+    from xltool import spec
+
+    for template in spec.shipped().values():
+        assert template.source.name == f"{template.format}.toml"
+    formats = spec.shipped()
+    spec.shipped.cache_clear()
+    spec._load.cache_clear()
+    read = []
+    monkeypatch.setattr("xltool.spec_loader.load_spec", lambda path: read.append(path.name) or formats[path.stem])
+    assert spec.find_format("gov-disclosure-2021") is formats["gov-disclosure-2021"]
+    assert read == ["gov-disclosure-2021.toml"]
+    for hostile in ("../templates/gov-disclosure-2021", "gov-disclosure-2021.toml", "", None, "未知"):
+        assert spec.find_format(hostile) is None
+    assert sorted(read) == sorted(f"{f}.toml" for f in formats)  # an unknown id: every spec, through shipped()
+    assert spec.shipped() == formats  # the caches hold the same templates as before the test

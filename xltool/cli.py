@@ -38,7 +38,23 @@ class _Group(click.Group):
             ctx.exit(1)
 
 
-FORMAT_CHOICE = click.Choice(sorted(t.short for t in shipped().values()))
+class _Formats(click.Choice):
+    """The shipped formats' short names, read when an option needs them: a command without ``--format`` does
+    not read every spec when it starts."""
+
+    def __init__(self) -> None:
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return tuple(sorted(t.short for t in shipped().values()))
+
+    @choices.setter
+    def choices(self, _: object) -> None:
+        pass
+
+
+FORMAT_CHOICE = _Formats()
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

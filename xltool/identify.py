@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from xltool.findings import Finding, shorten
 from xltool.layout import Layout, layout_for
 from xltool.results import Origin
-from xltool.spec import shipped
+from xltool.spec import find_format
 from xltool.workbook_data import WorkbookData
 
 ROLES = ("agency", "summary")
@@ -33,7 +33,7 @@ def identify(book: WorkbookData) -> Identified:
     fmt, role = meta.get("format"), meta.get("role")
     members = tuple(m for m in meta.get("members", "").split(",") if m)
     origin = Origin(format=fmt, role=role, members=members, **who)
-    template = shipped().get(fmt)
+    template = find_format(fmt)
     if template is None:
         return _unknown(origin, "unknown-format", actual=fmt)
     try:

@@ -1,14 +1,17 @@
 """Process pools that work wherever xltool runs: ``fork`` where the system has it (fast to start), ``spawn``
-elsewhere (Windows). ``XLTOOL_START_METHOD`` forces one (the tests run the pools under ``spawn`` too)."""
+elsewhere (Windows). ``XLTOOL_START_METHOD`` forces one (the tests run the pools under ``spawn`` too).
+``multiprocessing`` is imported when a pool is made: checking one file does not start with it."""
 
 from __future__ import annotations
 
 import gc
-import multiprocessing
 import os
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 START_METHOD_ENV = "XLTOOL_START_METHOD"
 PARALLEL_FROM = 16  # jobs; below this a process pool costs more than it saves
@@ -18,11 +21,16 @@ def start_method() -> str:
     forced = os.environ.get(START_METHOD_ENV)
     if forced:
         return forced
+    import multiprocessing
+
     return "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
 
 
 def process_pool(workers: int) -> ProcessPoolExecutor:
     """A pool whose workers end when the process that started them is gone."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(start_method()),
                                initializer=_end_with, initargs=(os.getpid(),))
 

@@ -255,12 +255,17 @@ def templates_dir() -> Path:
 
 
 @cache
-def shipped() -> dict[str, Template]:
-    """Every shipped format by its id (``gov-disclosure-2021``), loaded once per process."""
+def _load(path: Path) -> Template:
     from xltool.spec_loader import load_spec
 
+    return load_spec(path)
+
+
+@cache
+def shipped() -> dict[str, Template]:
+    """Every shipped format by its id (``gov-disclosure-2021``), loaded once per process."""
     formats: dict[str, Template] = {}
-    for template in map(load_spec, sorted(templates_dir().glob("*.toml"))):
+    for template in map(_load, sorted(templates_dir().glob("*.toml"))):
         for other in formats.values():
             if template.format == other.format or template.short == other.short:
                 raise SpecError(f"{template.source.name} and {other.source.name} both define format "
@@ -269,8 +274,24 @@ def shipped() -> dict[str, Template]:
     return formats
 
 
+def find_format(format_id: str | None) -> Template | None:
+    """The shipped format of this id, or None. A shipped spec is named after its format
+    (``templates/gov-disclosure-2021.toml``), so only that file is read, not every spec: what checking one file
+    needs. ``format_id`` comes from a workbook: only a plain name is looked up as a file."""
+    if format_id and format_id.isascii() and format_id.replace("-", "").isalnum():
+        path = templates_dir() / f"{format_id}.toml"
+        if path.is_file():
+            template = _load(path)
+            if template.format == format_id:
+                return template
+    return shipped().get(format_id)
+
+
 def load_format(name: str) -> Template:
     """A shipped format by id (``gov-disclosure-2021``) or short name (``2021``)."""
+    found = find_format(name)
+    if found is not None:
+        return found
     for template in shipped().values():
         if name in (template.format, template.short):
             return template
