@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import random
 import re
 import zipfile
@@ -370,3 +371,24 @@ def test_the_memos_of_texts_keep_long_labels_and_stay_bounded():
         memo.remember(text, i)
         assert memo.chars == sum(map(len, memo)) <= 2_000_000 and len(memo) <= 20_000
     assert len(memo) < 300 and memo.get(texts[-1]) == 299
+
+
+def test_a_single_check_imports_only_what_checking_needs(tmp_path, cache_dir):
+    """The heavy modules a check of a valid file does not need stay out of a fresh process once its formulas are
+    in the cache: openpyxl, scipy, the library's parser and operators, multiprocessing, the other format's spec."""
+    import subprocess
+    import sys
+
+    path, _ = filled(tmp_path, "2021")
+    code = ("import json, sys\nfrom xltool.cli import main\nfrom xltool import spec\n"
+            "try:\n    main(['check', sys.argv[1]])\nexcept SystemExit:\n    pass\n"
+            "print(json.dumps({'modules': sorted(sys.modules), 'specs': spec._load.cache_info().currsize}))")
+    env = {**os.environ, "XLTOOL_CACHE_DIR": str(cache_dir)}
+    for _ in range(2):  # the first run compiles the formulas into the cache
+        done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, env=env)
+        assert done.returncode == 0 and "✓" in done.stdout, done.stdout + done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    modules = set(seen["modules"])
+    assert "formulas.functions.math" in modules and seen["specs"] == 1
+    for heavy in ("openpyxl", "scipy", "formulas.parser", "formulas.functions.operators", "multiprocessing"):
+        assert heavy not in modules, heavy
