@@ -12,19 +12,32 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from functools import cache
+from typing import NamedTuple
 
 from xltool.formula_functions import library_function
 
-_NONE: list = []
+class _Library(NamedTuple):
+    NONE: object  # schedula's NONE, which a function returns for no value
+    Ranges: type
+    RangeValueError: type
+    bypass: object  # schedula's bypass
+    output_filter: object  # the filter the library's builder puts on every formula: bypass in its range glue
+    glue: object  # the code of the library's wrap_ranges_func wrapper
 
 
-def _none():
-    """schedula's NONE, which a function returns for no value (imported on first use)."""
-    if not _NONE:
-        from schedula.utils.cst import NONE
+@cache
+def _library() -> _Library:
+    """The library's pieces a plan uses, imported on first use (``formulas.builder._default_filter`` made from the
+    same pieces: that module imports the parser)."""
+    from formulas.errors import RangeValueError
+    from formulas.functions import wrap_ranges_func
+    from formulas.ranges import Ranges
+    from schedula.utils.cst import NONE
+    from schedula.utils.dsp import bypass
 
-        _NONE.append(NONE)
-    return _NONE[0]
+    output_filter = wrap_ranges_func(bypass)
+    return _Library(NONE, Ranges, RangeValueError, bypass, output_filter, output_filter.__code__)
 
 
 class Fallback(Exception):
@@ -44,7 +57,7 @@ class Plan:
                            _unwrapped(step[1]) if step[0] == 0 else None) for step in steps)
 
     def __call__(self, args: Sequence) -> object:
-        NONE, Ranges, RangeValueError = _range_types()
+        NONE, Ranges, RangeValueError = _library()[:3]
         values: list = [None] * self.size
         for step in self._run:
             kind = step[0]
@@ -80,20 +93,6 @@ class Plan:
         return values[self.output]
 
 
-_TYPES: list = []
-_GLUE: list = []  # the code of the library's wrap_ranges_func wrapper, and schedula's bypass
-
-
-def _range_types() -> tuple:
-    """schedula's NONE, the library's Ranges and RangeValueError (imported on first use)."""
-    if not _TYPES:
-        from formulas.errors import RangeValueError
-        from formulas.ranges import Ranges
-
-        _TYPES.append((_none(), Ranges, RangeValueError))
-    return _TYPES[0]
-
-
 def _unwrapped(function):
     """The function the library's ``wrap_ranges_func`` wraps in ``function``, or None.
 
@@ -102,17 +101,13 @@ def _unwrapped(function):
     ``RangeValueError`` of that turning gives no value). A plan calls the wrapped function directly when no
     argument is a ``Ranges``, and the wrapper itself otherwise or when a ``RangeValueError`` is raised all the
     same: the same result, without the wrapper's work on every call."""
-    if not _GLUE:
-        from formulas.functions import wrap_ranges_func
-        from schedula.utils.dsp import bypass
-
-        _GLUE.extend((wrap_ranges_func(bypass).__code__, bypass))
-    return getattr(function, "__wrapped__", None) if getattr(function, "__code__", None) is _GLUE[0] else None
+    glue = _library().glue
+    return getattr(function, "__wrapped__", None) if getattr(function, "__code__", None) is glue else None
 
 
 def _is_bypass(f) -> bool:
     """Whether the filter is the library's output filter: ``bypass`` wrapped in ``wrap_ranges_func``."""
-    return _unwrapped(f) is _GLUE[1]
+    return _unwrapped(f) is _library().bypass
 
 
 def plan_from_pipe(func) -> Plan | None:
@@ -196,10 +191,7 @@ def _safe_library_function(name: str):
 
 def plan_from_ref(ref: dict) -> Plan:
     """A plan read back from the cache file: the library's functions and filters, looked up by name."""
-    from formulas.functions import wrap_ranges_func
-    from schedula.utils.dsp import bypass as _bypass
-
-    bypass = _bypass_filter(wrap_ranges_func, _bypass)
+    bypass = _library().output_filter
     steps = []
     for step in ref["steps"]:
         filters = tuple(bypass for f in step[-1] if f == "bypass")
@@ -248,17 +240,6 @@ def _check_plan(plan: Plan) -> None:
             written.add(step[2])
     if not written <= set(range(plan.size)) or plan.output not in written:
         raise ValueError("slots out of range")
-
-
-_bypass_cache: list = []
-
-
-def _bypass_filter(wrap_ranges_func, bypass):
-    """The output filter the library's builder puts on every formula (``formulas.builder._default_filter``:
-    ranges to values), made from the same library pieces without importing the parser."""
-    if not _bypass_cache:
-        _bypass_cache.append(wrap_ranges_func(bypass))
-    return _bypass_cache[0]
 
 
 def _plain(value) -> bool:
