@@ -65,12 +65,17 @@ def normalise_formula(formula: str) -> str:
     return "=" + "".join(out)
 
 
+_TARGETS: dict[tuple[str, str], tuple[str, int, int] | None] = {}  # (reference, sheet names) -> target
+_UNKNOWN = object()
+
+
 class _Comparison:
     def __init__(self, book: WorkbookData, layout: Layout, role: str | None):
         self.book, self.layout, self.role = book, layout, role
         self.template = layout.template
         self.sheets = {s.name: s for s in book.sheets}
         self.sheets_upper = {s.upper(): s for s in self.sheets}
+        self.sheets_key = "\0".join(self.sheets)  # a text: its hash is kept
         self.result = Structure()
 
     def run(self) -> Structure:
@@ -146,7 +151,8 @@ class _Comparison:
             if sheet in missing:
                 continue  # the sheet's own finding says it; its names are not listed one by one
             ref = defined.get(code)
-            if ref is not None and code.upper() not in shadowed and self._target(ref) == (sheet, row, col):
+            shadow = bool(shadowed) and code.upper() in shadowed
+            if ref is not None and not shadow and self._target(ref) == (sheet, row, col):
                 continue
             located = {**self.template.cells[code].labels, "sheet": sheet, "cell": address(row, col)}
             for scope in sorted(s for (s, name) in self.book.local_names if name.upper() == code.upper()):
@@ -161,12 +167,21 @@ class _Comparison:
                 yield Finding("structure-changed", reason="name-moved", **located, actual=where)
 
     def _target(self, ref: str) -> tuple[str, int, int] | None:
-        """The one cell a defined name's reference points to, or None."""
-        try:
-            name_sheet, r1, c1, r2, c2 = parse_reference(ref.lstrip("="), "", self.sheets_upper)
-        except EvaluationError:
-            return None
-        return (name_sheet, r1, c1) if (r1, c1) == (r2, c2) and name_sheet else None
+        """The one cell a defined name's reference points to, or None; worked out once for a reference among
+        the same sheets (the names of a batch's files are the same)."""
+        key = (ref, self.sheets_key)
+        found = _TARGETS.get(key, _UNKNOWN)
+        if found is _UNKNOWN:
+            try:
+                name_sheet, r1, c1, r2, c2 = parse_reference(ref.lstrip("="), "", self.sheets_upper)
+                found = (name_sheet, r1, c1) if (r1, c1) == (r2, c2) and name_sheet else None
+            except EvaluationError:
+                found = None
+            if len(ref) <= 256:
+                if len(_TARGETS) >= 10_000:
+                    _TARGETS.clear()
+                _TARGETS[key] = found
+        return found
 
     def sheet(self, expected: SheetLayout) -> Iterator[Finding]:
         actual = self.sheets[expected.name]
