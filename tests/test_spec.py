@@ -110,8 +110,8 @@ def test_a_format_is_found_by_reading_its_own_spec_only(monkeypatch):
     for template in spec.shipped().values():
         assert template.source.name == f"{template.format}.toml"
     formats = spec.shipped()
-    spec.shipped.cache_clear()
-    spec._load.cache_clear()
+    for cached in (spec.shipped, spec._load, spec.find_format):
+        cached.cache_clear()
     read = []
     monkeypatch.setattr("xltool.spec_loader.load_spec", lambda path: read.append(path.name) or formats[path.stem])
     assert spec.find_format("gov-disclosure-2021") is formats["gov-disclosure-2021"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cache, cached_property, lru_cache
 from pathlib import Path
 
 from xltool.errors import SpecError
@@ -274,6 +274,7 @@ def shipped() -> dict[str, Template]:
     return formats
 
 
+@lru_cache(maxsize=64)
 def find_format(format_id: str | None) -> Template | None:
     """The shipped format of this id, or None. A shipped spec is named after its format
     (``templates/gov-disclosure-2021.toml``), so only that file is read, not every spec: what checking one file
