@@ -359,17 +359,17 @@ def test_cells_that_come_again_are_each_files_own(tmp_path, monkeypatch):
 
 
 def test_the_memos_of_texts_keep_long_labels_and_stay_bounded():
-    from xltool.xml_scan import _Texts
+    from xltool.xml_scan import _remember, _texts
 
-    memo = _Texts()
+    memo = _texts()
     label = "<r><t>行政复议：总计</t></r>" * 60  # rich text as LibreOffice saves a label: over 1,000 characters
-    memo.remember(label, "行政复议：总计" * 60)
-    memo.remember("x" * 16_385, "too long")
+    _remember(memo, label, "行政复议：总计" * 60)
+    _remember(memo, "x" * 16_385, "too long")
     assert list(memo) == [label]
     texts = [f"{i:05d}" + "y" * 16_000 for i in range(300)]
     for i, text in enumerate(texts):
-        memo.remember(text, i)
-        assert memo.chars == sum(map(len, memo)) <= 2_000_000 and len(memo) <= 20_000
+        _remember(memo, text, i)
+        assert memo.size == sum(map(len, memo)) <= 2_000_000 and len(memo) <= 20_000
     assert len(memo) < 300 and memo.get(texts[-1]) == 299
 
 

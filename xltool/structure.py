@@ -16,6 +16,7 @@ from xltool.evaluate import EvaluationError, parse_reference
 from xltool.findings import Finding
 from xltool.layout import META_SHEET, SUMMARY_SHEETS, Layout, SheetLayout, text_value
 from xltool.workbook_data import Validation, WorkbookData
+from xltool.xml_parts import Memo
 
 
 @dataclass
@@ -65,7 +66,7 @@ def normalise_formula(formula: str) -> str:
     return "=" + "".join(out)
 
 
-_TARGETS: dict[tuple[str, str], tuple[str, int, int] | None] = {}  # (reference, sheet names) -> target
+_TARGETS = Memo(max_size=256, max_items=10_000)  # (reference, sheet names) -> target
 _UNKNOWN = object()
 
 
@@ -177,10 +178,7 @@ class _Comparison:
                 found = (name_sheet, r1, c1) if (r1, c1) == (r2, c2) and name_sheet else None
             except EvaluationError:
                 found = None
-            if len(ref) <= 256:
-                if len(_TARGETS) >= 10_000:
-                    _TARGETS.clear()
-                _TARGETS[key] = found
+            _TARGETS.put(key, found, len(ref))
         return found
 
     def sheet(self, expected: SheetLayout) -> Iterator[Finding]:
@@ -236,14 +234,11 @@ class _Comparison:
             if not ok:
                 found.append(Finding("validation-removed", sheet=expected.name, cell=address(cell.row, cell.col),
                                      **(self.template.cells[cell.code].labels if cell.code else {})))
-        if len(_VALIDATED) >= 64:
-            _VALIDATED.clear()
-        _VALIDATED[(id(expected), validations)] = (expected, tuple(found))
+        _VALIDATED.put((id(expected), validations), (expected, tuple(found)))
         return tuple(found)
 
 
-# (id of a sheet layout, a sheet's validations) -> (that layout, its validation findings)
-_VALIDATED: dict[tuple[int, tuple[Validation, ...]], tuple[SheetLayout, tuple[Finding, ...]]] = {}
+_VALIDATED = Memo()  # (id of a sheet layout, a sheet's validations) -> (that layout, its validation findings)
 
 
 def _text(value: object) -> str:

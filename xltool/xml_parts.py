@@ -74,24 +74,21 @@ def count_elements(data: bytes, start: int = 0, end: int | None = None) -> int:
     return data.count(b"<", start, end) - data.count(b"</", start, end)
 
 
-class Memo:
-    """Results worked out from a part's bytes, kept for the next file with the very same bytes (the parts
-    that say what a workbook is — its sheets, names, styles, validations — are the same in a whole batch).
-    Bounded: parts of at most ``max_size`` bytes, ``max_bytes`` of them and ``max_items`` results in all."""
+class Memo(dict):
+    """Results worked out from a key — a part's bytes, a text, a reference — kept for the next file with the very
+    same key (the parts that say what a workbook is — its sheets, names, styles, validations — and its labels are
+    the same in a whole batch). A dictionary, bounded: keys of at most ``max_size`` (bytes or characters, as the
+    caller counts them), ``max_bytes`` of them and ``max_items`` results in all; when full, it starts again."""
+
+    __slots__ = ("max_size", "max_bytes", "max_items", "size", "recurring", "seen")
 
     def __init__(self, max_size: int = 1 << 20, max_bytes: int = 16 << 20, max_items: int = 64,
                  recurring: bool = False):
+        super().__init__()
         self.max_size, self.max_bytes, self.max_items = max_size, max_bytes, max_items
-        self.items: dict[object, object] = {}
         self.size = 0
         self.recurring = recurring  # keep a result only the second time its key comes (most never do)
         self.seen: set[int] = set()
-
-    def get(self, key: object):
-        return self.items.get(key)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.items
 
     def again(self, key: object) -> bool:
         """Whether a recurring memo has met ``key`` before (it notes that it has now)."""
@@ -103,13 +100,13 @@ class Memo:
         self.seen.add(digest)
         return False
 
-    def put(self, key: object, value: object, size: int) -> None:
+    def put(self, key: object, value: object, size: int = 0) -> None:
         if size > self.max_size or (self.recurring and not self.again(key)):
             return
-        if self.size + size > self.max_bytes or len(self.items) >= self.max_items:
-            self.items.clear()
+        if self.size + size > self.max_bytes or len(self) >= self.max_items:
+            self.clear()
             self.size = 0
-        self.items[key] = value
+        self[key] = value
         self.size += size
 
 

@@ -18,6 +18,7 @@ import re
 
 from xltool.addresses import parse_cell
 from xltool.workbook_data import ErrorValue
+from xltool.xml_parts import Memo
 
 _ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
 
@@ -85,7 +86,7 @@ def _attributes(text: str) -> dict[str, str]:
     if found is None:
         found = {m.group(1): _attribute_value(m.group(2) if m.group(2) is not None else m.group(3))
                  for m in _ATTRIBUTE.finditer(text) if ":" not in m.group(1)}
-        _ATTRIBUTE_TEXTS.remember(text, found)
+        _remember(_ATTRIBUTE_TEXTS, text, found)
     return found
 
 
@@ -125,33 +126,22 @@ def _string_item_text(content: str | None) -> str:
                     if run_name == "t":
                         parts.append(_text_only(run_child) or "")
         found = unescape("".join(parts))
-        _STRING_TEXTS.remember(content, found)
+        _remember(_STRING_TEXTS, content, found)
     return found
 
 
-class _Texts(dict):
+def _texts() -> Memo:
     """What texts of the XML give, for the next file with the same text (labels are the same in every file,
     and some, rich text saved by LibreOffice, are over a thousand characters long). Bounded: texts of at most
     16,384 characters, 2 million characters and 20,000 texts in all: no file can fill the memory through them."""
-
-    __slots__ = ("chars",)
-
-    def __init__(self):
-        super().__init__()
-        self.chars = 0
-
-    def remember(self, key: str | None, value: object) -> None:
-        size = 0 if key is None else len(key)
-        if size > 16_384:
-            return
-        if self.chars + size > 2_000_000 or len(self) >= 20_000:
-            self.clear()
-            self.chars = 0
-        self[key] = value
-        self.chars += size
+    return Memo(max_size=16_384, max_bytes=2_000_000, max_items=20_000)
 
 
-_ATTRIBUTE_TEXTS, _STRING_TEXTS = _Texts(), _Texts()
+def _remember(memo: Memo, text: str | None, value: object) -> None:
+    memo.put(text, value, len(text) if text else 0)
+
+
+_ATTRIBUTE_TEXTS, _STRING_TEXTS = _texts(), _texts()
 
 
 def _cell_body(body: str) -> tuple[str | None, tuple | None, str | None]:
@@ -174,7 +164,7 @@ def _cell_body(body: str) -> tuple[str | None, tuple | None, str | None]:
     return v, f, inline
 
 
-_PIECES = _Texts()  # the text of a cell -> what it holds (label cells are the same in every file)
+_PIECES = _texts()  # the text of a cell -> what it holds (label cells are the same in every file)
 
 
 def _cell_piece(piece: str) -> tuple:
@@ -223,14 +213,14 @@ def _value_piece(piece: str) -> tuple | None:
             if v is not None or inline is not None or f is None:
                 return None
             found = (m.group(1), parse_cell(m.group(1)), m.group(2), m.group(3), f)
-        _HEADS.remember(head, found)
+        _remember(_HEADS, head, found)
     ref, p, s, t, f = found
     v = xml_text(raw) if "&" in raw or "\r" in raw else raw
     return ref, p, s, cell_value(t, v, None), v, f
 
 
 _CELL_HEAD = re.compile(r'r="([A-Za-z]{1,3}[0-9]{1,7})"(?: s="([0-9]+)")?(?: t="([A-Za-z]+)")?\s*>')
-_HEADS = _Texts()  # a cell's text before its value -> (r, position, s, t, <f>)
+_HEADS = _texts()  # a cell's text before its value -> (r, position, s, t, <f>)
 SHARED = object()  # a cell's value is a shared string: looked up in each file's own table
 
 
@@ -298,9 +288,9 @@ def _scan_cell(piece: str) -> tuple:
     parsed = _value_piece(piece) if piece.endswith("</v></c>") else None
     if parsed is None:
         parsed = _cell_piece(piece)
-        _PIECES.remember(piece, parsed)
+        _remember(_PIECES, piece, parsed)
     elif parsed[3] is SHARED:  # a label: the same text in every file of the template
-        _PIECES.remember(piece, parsed)
+        _remember(_PIECES, piece, parsed)
     return parsed
 
 
@@ -327,7 +317,7 @@ def scan_strings(content: str, check) -> list[str] | None:
                     return None
                 check("<si>" + piece)
                 text = _string_item_text(m.group(1))
-                _SI_PIECES.remember(piece, text)
+                _remember(_SI_PIECES, piece, text)
             out.append(text)
     except Unsupported:
         return None
@@ -335,4 +325,4 @@ def scan_strings(content: str, check) -> list[str] | None:
 
 
 _SI_PIECE = re.compile(r"(.*?)</si\s*>[^<]*", re.S)
-_SI_PIECES = _Texts()  # the text of a shared string (checked well-formed) -> the string
+_SI_PIECES = _texts()  # the text of a shared string (checked well-formed) -> the string
