@@ -392,3 +392,23 @@ def test_a_single_check_imports_only_what_checking_needs(tmp_path, cache_dir):
     assert "formulas.functions.math" in modules and seen["specs"] == 1
     for heavy in ("openpyxl", "scipy", "formulas.parser", "formulas.functions.operators", "multiprocessing"):
         assert heavy not in modules, heavy
+
+
+def test_the_command_starts_no_blas_threads_unless_the_user_asks(tmp_path, cache_dir):
+    """numpy, which ``formulas`` imports, would start a BLAS thread per core that spins on the cores the checks
+    need; the command keeps it to the main thread, and keeps a setting of the user's own."""
+    import subprocess
+    import sys
+
+    path, _ = filled(tmp_path, "2021")
+    code = ("import os, sys\nfrom xltool.cli import main\n"
+            "try:\n    main(['check', sys.argv[1]])\nexcept SystemExit:\n    pass\n"
+            "print(len(os.listdir('/proc/self/task')), os.environ.get('OPENBLAS_NUM_THREADS'))")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    env["XLTOOL_CACHE_DIR"] = str(cache_dir)
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, env=env)
+    assert done.returncode == 0 and "✓" in done.stdout, done.stdout + done.stderr
+    assert done.stdout.split()[-2:] == ["1", "1"]
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
+                          env={**env, "OPENBLAS_NUM_THREADS": "2"})
+    assert done.stdout.split()[-1] == "2"

@@ -17,6 +17,10 @@ from xltool.files import shown
 from xltool.roster import Agency, load_roster
 from xltool.spec import shipped
 
+# xltool does no linear algebra; numpy (through ``formulas``) would start a BLAS thread per core that only spins for
+# a while after import, on the cores the checks need. A setting of the user's own is kept.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 
 class _Group(click.Group):
     """Turns library errors into one-line ``Error: …`` messages with the error's exit code."""
