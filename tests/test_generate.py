@@ -290,3 +290,33 @@ def test_generate_never_overwrites_a_returned_report_unless_forced(tmp_path):
     assert single.exit_code == 2 and returned.read_bytes() == b"a returned report"
     assert CliRunner().invoke(main, [*args, "--force"]).exit_code == 0
     assert returned.read_bytes().startswith(b"PK")
+
+
+def test_rows_compressed_behind_arrive_whole_in_order_and_errors_surface():
+    """The summary's long sheets are compressed in a second thread: every byte arrives, in order; an error of
+    the thread is raised where the rows are written; the thread never outlives the block."""
+    import threading
+
+    from xltool.generate import _Behind
+
+    class Stream:
+        def __init__(self, fail_at: int | None = None):
+            self.parts, self.fail_at = [], fail_at
+
+        def write(self, data: bytes) -> None:
+            if self.fail_at is not None and len(self.parts) == self.fail_at:
+                raise OSError(28, "No space left on device")
+            self.parts.append(data)
+
+    rows = [f"<row r='{i}'>{'x' * (i % 3000)}</row>".encode() for i in range(4000)]  # 5 MB
+    threads = threading.active_count()
+    stream = Stream()
+    with _Behind(stream) as out:
+        for row in rows:
+            out.write(row)
+    assert b"".join(stream.parts) == b"".join(rows) and len(stream.parts) == 5
+    assert threading.active_count() == threads
+    with pytest.raises(OSError, match="No space"), _Behind(Stream(fail_at=1)) as out:
+        for row in rows:
+            out.write(row)
+    assert threading.active_count() == threads

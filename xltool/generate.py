@@ -318,6 +318,43 @@ def _number_text(value: int | float | Decimal) -> str:
     return repr(float(value)) if isinstance(value, float) else str(value)
 
 
+class _Behind:
+    """Writes to ``stream`` a megabyte at a time, in a second thread: zlib lets go of the GIL while it
+    compresses, so the next rows are made meanwhile. The thread ends with the ``with`` block; its errors are
+    raised there."""
+
+    BATCH = 1 << 20
+
+    def __init__(self, stream) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.stream, self.parts, self.size = stream, [], 0
+        self.thread, self.pending = ThreadPoolExecutor(1), None
+
+    def write(self, data: bytes) -> None:
+        self.parts.append(data)
+        self.size += len(data)
+        if self.size >= self.BATCH:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        batch, self.parts, self.size = b"".join(self.parts), [], 0
+        if self.pending is not None:
+            self.pending.result()
+        self.pending = self.thread.submit(self.stream.write, batch)
+
+    def __enter__(self) -> _Behind:
+        return self
+
+    def __exit__(self, kind, *_) -> None:
+        try:
+            if kind is None:
+                self._hand_over()
+                self.pending.result()
+        finally:
+            self.thread.shutdown()
+
+
 @cache
 def _protection_attributes(password: str, salt_seed: str) -> str:
     """SHA-512 (ECMA-376 agile) hash attributes; computed once per password and salt."""
@@ -348,7 +385,8 @@ def _harden(data: bytes, password: str, writer: _Writer) -> bytes:
                     head, tail = part.split(b"</row></sheetData>", 1)
                     with dst.open(info, "w") as stream:
                         stream.write(head + b"</row>")
-                        writer.stream_rows(sheet, stream)
+                        with _Behind(stream) as rows:
+                            writer.stream_rows(sheet, rows)
                         stream.write(b"</sheetData>" + tail)
                     continue
             elif info.filename == "xl/workbook.xml":
