@@ -277,10 +277,12 @@ def test_output_over_an_input_is_refused_and_the_input_kept(world, tmp_path):
         result = CliRunner().invoke(main, ["merge", str(folder), "-o", str(target)])
         _no_traceback(result)
         assert result.exit_code == 2 and "one of the inputs" in result.output
-    link = tmp_path / "link.xlsx"
+    link, hard = tmp_path / "link.xlsx", tmp_path / "hard.xlsx"
     link.symlink_to(folder / "A02.xlsx")
-    result = CliRunner().invoke(main, ["merge", str(folder), "-o", str(link)])
-    assert result.exit_code == 2
+    os.link(folder / "A02.xlsx", hard)
+    for other_name in (link, hard):
+        result = CliRunner().invoke(main, ["merge", str(folder), "-o", str(other_name)])
+        assert result.exit_code == 2 and "one of the inputs" in result.output
     assert (folder / "A02.xlsx").read_bytes() == before
 
 

@@ -76,12 +76,22 @@ def refuse_unsafe_output(output: Path, inputs: Sequence[Path] = (), *, suffix: s
         raise UsageError(f"{shown(output)} is a folder; -o names a file")
     if problem:
         raise UsageError(f"cannot write {shown(output)}: {problem}")
-    target = os.path.realpath(output)  # unlike Path.resolve, never raises
-    for f in inputs:
-        if os.path.realpath(f) == target:
-            raise UsageError(f"-o {shown(output)} is one of the inputs; refusing to overwrite it")
+    try:
+        target = os.stat(output)
+    except OSError:  # nothing there yet: none of the inputs is it
+        target = None
+    if target is not None and any(_same_file(f, target) for f in inputs):
+        raise UsageError(f"-o {shown(output)} is one of the inputs; refusing to overwrite it")
     if not output.parent.is_dir():
         raise UsageError(f"no such folder: {shown(output.parent)}")
+
+
+def _same_file(path: Path, target: os.stat_result) -> bool:
+    """Whether ``path`` is the file ``target`` stands for, by any name or link (one ``stat``, no path walk)."""
+    try:
+        return os.path.samestat(os.stat(path), target)
+    except OSError:
+        return False
 
 
 def output_folder(folder: Path) -> Path:
