@@ -7,6 +7,7 @@ import io
 import json
 import math
 import random
+import zipfile
 from decimal import Decimal
 from pathlib import Path
 
@@ -221,6 +222,31 @@ def test_an_interrupted_merge_leaves_no_output_and_the_inputs_untouched(tmp_path
         merging.merge([folder], out)
     assert out.read_bytes() == old and list(tmp_path.glob(".s.xlsx*")) == []
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+def test_the_protection_hash_is_worked_out_while_the_files_are_checked(tmp_path, monkeypatch):
+    """The summary's 100,000-round password hash is not left for the end of a merge, when only one core works."""
+    import xltool.generate
+
+    folder, _ = _city(tmp_path)
+    events: list[str] = []
+    checking, hashing = merging.check_many, xltool.generate._protection_attributes
+
+    def check_many(*args, **kwargs):
+        for report in checking(*args, **kwargs):
+            events.append("report")
+            yield report
+
+    def protection_attributes(*args):
+        events.append("hash")
+        return hashing(*args)
+
+    monkeypatch.setattr(merging, "check_many", check_many)
+    monkeypatch.setattr(xltool.generate, "_protection_attributes", protection_attributes)
+    merging.merge([folder], tmp_path / "s.xlsx", password="另一个密码")
+    assert events[:2] == ["report", "hash"] and events.count("report") == 7
+    sheet = zipfile.ZipFile(tmp_path / "s.xlsx").read("xl/worksheets/sheet1.xml").decode()
+    assert f"<sheetProtection {hashing('另一个密码', 'sheet')} " in sheet
 
 
 def test_cli_merge_prints_the_status_table_and_exits_1_when_something_is_missing(tmp_path):

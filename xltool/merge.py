@@ -23,7 +23,7 @@ from xltool.check import check_file
 from xltool.errors import UsageError
 from xltool.files import atomic_write, refuse_unsafe_output
 from xltool.findings import Finding
-from xltool.generate import Metadata, default_timestamp, utc_text, workbook_bytes
+from xltool.generate import Metadata, default_timestamp, hash_password, utc_text, workbook_bytes
 from xltool.layout import Layout, layout_for
 from xltool.results import DataPoints, FileReport
 from xltool.roster import Agency
@@ -100,7 +100,10 @@ def merge(paths: Iterable[Path], output: Path, *, roster: Sequence[Agency] | Non
     refuse_unsafe_output(output, files, suffix=".xlsx")
     if not files:
         raise UsageError("nothing to merge: no workbooks given")
-    reports = [judge(r, context) for r in check_many(files, workers=workers)]
+    checking = check_many(files, workers=workers)
+    reports = [judge(next(checking), context)]
+    hash_password(password)  # while the workers check
+    reports += (judge(r, context) for r in checking)
     fmt_key, year = _summary_kind(reports, fmt, year)
     layout = layout_for(fmt_key, "summary")
     decisions = _Decisions(reports)
