@@ -15,8 +15,9 @@ LibreOffice — see bench/corpus.py):
          sampled every 20 ms);
   ratio  merge / floor (the target: at most 2).
 
-The three are measured in rounds, one after the other (3 rounds; 2 above 2,000 files; --repeat), so that a
-shared machine's slow minutes fall on all three alike, and the best of each is kept. Then `xltool check FILE` (wall time, interpreter start included), median of 7 fresh processes each: cold (the
+The three are measured in rounds, one after the other (5 rounds; 2 above 2,000 files; --repeat), so that a
+shared machine's slow minutes fall on all three alike, and the best of each is kept; the ratios of the rounds
+themselves (each merge over the floor of its own round) are given too, as their range. Then `xltool check FILE` (wall time, interpreter start included), median of 7 fresh processes each: cold (the
 compiled-formula cache emptied before every run) and warm (the cache kept). The files are read once before
 anything is timed, so that every measure starts with them in the page cache; on a shared machine each measure
 waits until the other processes are quiet, and reports the CPU they took meanwhile. Python's bytecode is kept under
@@ -206,7 +207,7 @@ def main() -> None:
     parser.add_argument("--skip-single", action="store_true", help="skip the single-file check")
     parser.add_argument("--skip-roster", action="store_true", help="skip the merges with a roster")
     parser.add_argument("--repeat", type=int, default=None,
-                        help="rounds of floor and merges, the best of each kept (default 3, 2 above 2,000 files)")
+                        help="rounds of floor and merges, the best of each kept (default 5, 2 above 2,000 files)")
     parser.add_argument("--drop-os-caches", action="store_true",
                         help="also time a single check after dropping the OS file cache (needs root)")
     parser.add_argument("--readme", action="store_true",
@@ -216,7 +217,7 @@ def main() -> None:
         update_readme()
         return
     n, kinds = args.n, tuple(args.kinds.split(","))
-    repeat = args.repeat or (3 if n <= 2000 else 2)
+    repeat = args.repeat or (5 if n <= 2000 else 2)
     root = corpus.make(n, kinds)
     pycache = root / "pycache"
     env = xltool_env(pycache)
@@ -248,29 +249,32 @@ def main() -> None:
             floor_s = min(floors)
             plain = min(plains, key=lambda r: r["wall"])
             listed = min(listeds, key=lambda r: r["wall"]) if listeds else None
-            rows.append((kind, size / n, floor_s, plain, listed))
+            rounds = [m["wall"] / f for f, m in zip(floors, plains)]
+            rows.append((kind, size / n, floor_s, plain, listed, rounds))
             if not args.skip_single:
                 single[kind] = single_check(paths[0], pycache, disk=args.drop_os_caches)
                 print(f"{kind}: check FILE cold {statistics.median(single[kind]['cold']):.2f} s, "
                       f"warm {statistics.median(single[kind]['warm']):.2f} s", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    report = render(n, rows, single, load, os.getloadavg()[0])
+    report = render(n, rows, single, load, os.getloadavg()[0], repeat)
     (ROOT / "bench" / f"results-{n}.md").write_text(report, encoding="utf-8")
     print(report)
 
 
-def render(n: int, rows: list, single: dict, load_before: float, load_after: float) -> str:
+def render(n: int, rows: list, single: dict, load_before: float, load_after: float, repeat: int) -> str:
     lines = [f"# Benchmark: {n:,} workbooks of each kind (2021 format)", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-             f"{platform.platform()}; load average {load_before:.2f} before, {load_after:.2f} after.", "",
-             "| files | KB each | floor (1 process) | `xltool merge` | ratio | CPU | others' CPU | peak memory "
-             "| merge `--roster` | ratio | peak memory |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for kind, size, floor_s, plain, listed in rows:
+             f"{platform.platform()}; load average {load_before:.2f} before, {load_after:.2f} after. "
+             f"Best of {repeat} rounds; \"rounds\": the range of each round's merge over its own floor.", "",
+             "| files | KB each | floor (1 process) | `xltool merge` | ratio | rounds | CPU | others' CPU "
+             "| peak memory | merge `--roster` | ratio | peak memory |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for kind, size, floor_s, plain, listed, rounds in rows:
         accepted = "" if plain["accepted"] == n else f" ({plain['accepted']} accepted)"
         cells = [f"{n:,} {KIND_NAMES[kind]}{accepted}", f"{size / 1024:.1f}", f"{floor_s:.2f} s",
-                 f"{plain['wall']:.2f} s", f"**{plain['wall'] / floor_s:.2f}**", f"{plain['cpu']:.1f} s",
+                 f"{plain['wall']:.2f} s", f"**{plain['wall'] / floor_s:.2f}**",
+                 f"{min(rounds):.2f}–{max(rounds):.2f}", f"{plain['cpu']:.1f} s",
                  f"{plain['others']:.1f} s", f"{plain['peak'] / 2**20:.0f} MB"]
         if listed is not None:
             cells += [f"{listed['wall']:.2f} s", f"**{listed['wall'] / floor_s:.2f}**",
