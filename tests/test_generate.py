@@ -320,3 +320,13 @@ def test_rows_compressed_behind_arrive_whole_in_order_and_errors_surface():
         for row in rows:
             out.write(row)
     assert threading.active_count() == threads
+
+
+def test_a_wrapped_label_counts_cjk_and_beyond_as_two_columns():
+    from xltool.layout import text_lines
+
+    assert text_lines("a" * 20, 11) == 2 and text_lines("a" * 10, 11) == 1
+    for wide in ("中", "⺁", "，", "\U00020000"):  # CJK, the first wide code point, full-width comma, plane 2
+        assert text_lines(wide * 10, 11) == 2, hex(ord(wide))
+    for narrow in ("a", "é", "—", "⺀"):  # up to U+2E80, one column
+        assert text_lines(narrow * 10 + "\n" + narrow, 11) == 2, hex(ord(narrow))
