@@ -330,3 +330,23 @@ def test_a_wrapped_label_counts_cjk_and_beyond_as_two_columns():
         assert text_lines(wide * 10, 11) == 2, hex(ord(wide))
     for narrow in ("a", "é", "—", "⺀"):  # up to U+2E80, one column
         assert text_lines(narrow * 10 + "\n" + narrow, 11) == 2, hex(ord(narrow))
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_remembered_formula_preparation_writes_what_xlsxwriter_writes(tmp_path, monkeypatch, fmt):
+    """xlsxwriter's preparation of a formula (a validation, a conditional format) is remembered between
+    workbooks: every part of a workbook is byte for byte what xlsxwriter's own preparation gives."""
+    import xltool.generate
+    from xltool.roster import Agency
+
+    def parts(name: str) -> dict[str, bytes]:
+        path = tmp_path / name
+        xltool.generate.generate_workbook(path, fmt, 2023, Agency("A01", "测试单位"), generated_at="2024-01-02T03:04:05Z")
+        with zipfile.ZipFile(path) as z:
+            return {n: z.read(n) for n in z.namelist()}
+
+    parts("warm.xlsx")  # the memo holds every formula of the format now
+    remembered = parts("remembered.xlsx")
+    monkeypatch.setattr(xltool.generate, "_Worksheet", xltool.generate.Worksheet)
+    assert remembered == parts("plain.xlsx")
+    assert len(xltool.generate._PREPARED) >= 100
