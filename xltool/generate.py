@@ -316,18 +316,19 @@ class _Writer:
         starts = [f'<c r="{col_letter(c)}' for c in range(len(sheet.header))]
         for r, row in enumerate(sheet.rows, start=2):
             at, cells, lines = str(r), [], 1
+            if len(row) > len(starts):
+                starts += [f'<c r="{col_letter(c)}' for c in range(len(starts), len(row))]
+            numbers, texts = at + number, at + text
             for c, value in enumerate(row):
-                if c == len(starts):
-                    starts.append(f'<c r="{col_letter(c)}')
                 kind = type(value)
                 if kind is float:
-                    cells.append(f"{starts[c]}{at}{number}{value!r}</v></c>")
+                    cells.append(f"{starts[c]}{numbers}{value!r}</v></c>")
                 elif kind is not bool and isinstance(value, (int, float, Decimal)):
-                    cells.append(f"{starts[c]}{at}{number}{_number_text(value)}</v></c>")
+                    cells.append(f"{starts[c]}{numbers}{_number_text(value)}</v></c>")
                 else:
                     value = "" if value is None else str(value)
                     lines = max(lines, text_lines(value, sheet.width(c)))
-                    cells.append(f"{starts[c]}{at}{text}{_xml_text(value)}</t></is></c>")
+                    cells.append(f"{starts[c]}{texts}{_xml_text(value)}</t></is></c>")
             height = f' ht="{15 * lines}" customHeight="1"' if lines > 1 else ""
             out.write(f'<row r="{r}"{height}>{"".join(cells)}</row>'.encode())
 
