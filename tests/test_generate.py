@@ -297,7 +297,7 @@ def test_rows_compressed_behind_arrive_whole_in_order_and_errors_surface():
     the thread is raised where the rows are written; the thread never outlives the block."""
     import threading
 
-    from xltool.generate import _Behind
+    from xltool.finish import _Behind
 
     class Stream:
         def __init__(self, fail_at: int | None = None):

@@ -226,11 +226,11 @@ def test_an_interrupted_merge_leaves_no_output_and_the_inputs_untouched(tmp_path
 
 def test_the_protection_hash_is_worked_out_while_the_files_are_checked(tmp_path, monkeypatch):
     """The summary's 100,000-round password hash is not left for the end of a merge, when only one core works."""
-    import xltool.generate
+    import xltool.finish
 
     folder, _ = _city(tmp_path)
     events: list[str] = []
-    checking, hashing = merging.check_many, xltool.generate._protection_attributes
+    checking, hashing = merging.check_many, xltool.finish._protection_attributes
 
     def check_many(*args, **kwargs):
         for report in checking(*args, **kwargs):
@@ -242,7 +242,7 @@ def test_the_protection_hash_is_worked_out_while_the_files_are_checked(tmp_path,
         return hashing(*args)
 
     monkeypatch.setattr(merging, "check_many", check_many)
-    monkeypatch.setattr(xltool.generate, "_protection_attributes", protection_attributes)
+    monkeypatch.setattr(xltool.finish, "_protection_attributes", protection_attributes)
     merging.merge([folder], tmp_path / "s.xlsx", password="另一个密码")
     assert events[:2] == ["report", "hash"] and events.count("report") == 7
     sheet = zipfile.ZipFile(tmp_path / "s.xlsx").read("xl/worksheets/sheet1.xml").decode()

@@ -1,23 +1,19 @@
 """Write workbooks from a layout: the only module that uses xlsxwriter.
 
-A workbook is written in memory, its sheet protection is upgraded to a SHA-512 hash inside the zip
-(xlsxwriter writes only the legacy 16-bit hash), and the bytes are written atomically. The same
-inputs give the same bytes: document and zip timestamps are fixed, the salt is derived, not random.
+A workbook is written in memory, finished by :mod:`xltool.finish` (SHA-512 protection, long sheets' rows
+streamed in) and written atomically. The same inputs give the same bytes: document and zip timestamps are
+fixed, the salt is derived, not random.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import io
 import os
 import re
-import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
-from functools import cache
 from pathlib import Path
 
 import xlsxwriter
@@ -26,16 +22,13 @@ from xlsxwriter.worksheet import Worksheet
 from xltool import __version__
 from xltool.errors import UsageError
 from xltool.files import atomic_write, safe_filename
+from xltool.finish import finish
 from xltool.pool import PARALLEL_FROM, process_pool
 from xltool.addresses import address, col_letter
 from xltool.layout import META_SHEET, ExtraSheet, Layout, layout_for, text_lines, text_value
 from xltool.previous import LastYear, Previous
 from xltool.spec import Template, split_previous
 from xltool.roster import Agency
-
-DEFAULT_PASSWORD = "xltool"
-PASSWORD_ENV = "XLTOOL_PASSWORD"
-SPIN_COUNT = 100_000
 
 Number = int | float | Decimal
 
@@ -75,16 +68,6 @@ def default_timestamp(inputs_time: float | None = None) -> str:
 
 def utc_text(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def password_from_env(password: str | None) -> str:
-    return password if password is not None else os.environ.get(PASSWORD_ENV, DEFAULT_PASSWORD)
-
-
-def hash_password(password: str | None) -> None:
-    """Work out the protection hash of ``password`` (100,000 rounds of SHA-512, about 0.1 s) ahead of the first
-    workbook that needs it: a merge does it while its workers check, not at its end."""
-    _protection_attributes(password_from_env(password), "sheet")
 
 
 def generate_workbook(path: Path, fmt: str, year: int, agency: Agency, *, password: str | None = None,
@@ -163,7 +146,7 @@ def workbook_bytes(layout: Layout, meta: Metadata, *, values: Mapping[str, Numbe
     writer = _Writer(book, layout, meta, values or {}, given or {})
     writer.write(extra)
     book.close()
-    return _harden(buffer.getvalue(), password_from_env(password), writer)
+    return finish(buffer.getvalue(), password, writer.splices, writer.stream_rows)
 
 
 class _Worksheet(Worksheet):
@@ -293,7 +276,7 @@ class _Writer:
         })
 
     def extra(self, sheet: ExtraSheet) -> None:
-        """The sheet's frame (widths, header, filter, protection); its rows are spliced in by :func:`_harden`."""
+        """The sheet's frame (widths, header, filter, protection); its rows are spliced in by :func:`~xltool.finish.finish`."""
         ws = self.book.add_worksheet(sheet.name, worksheet_class=_Worksheet)
         for col, width in enumerate(sheet.widths):
             ws.set_column(col, col, width)
@@ -342,81 +325,3 @@ def _xml_text(text: str) -> str:
 
 def _number_text(value: int | float | Decimal) -> str:
     return repr(float(value)) if isinstance(value, float) else str(value)
-
-
-class _Behind:
-    """Writes to ``stream`` a megabyte at a time, in a second thread: zlib lets go of the GIL while it
-    compresses, so the next rows are made meanwhile. The thread ends with the ``with`` block; its errors are
-    raised there."""
-
-    BATCH = 1 << 20
-
-    def __init__(self, stream) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        self.stream, self.parts, self.size = stream, [], 0
-        self.thread, self.pending = ThreadPoolExecutor(1), None
-
-    def write(self, data: bytes) -> None:
-        self.parts.append(data)
-        self.size += len(data)
-        if self.size >= self.BATCH:
-            self._hand_over()
-
-    def _hand_over(self) -> None:
-        batch, self.parts, self.size = b"".join(self.parts), [], 0
-        if self.pending is not None:
-            self.pending.result()
-        self.pending = self.thread.submit(self.stream.write, batch)
-
-    def __enter__(self) -> _Behind:
-        return self
-
-    def __exit__(self, kind, *_) -> None:
-        try:
-            if kind is None:
-                self._hand_over()
-                self.pending.result()
-        finally:
-            self.thread.shutdown()
-
-
-@cache
-def _protection_attributes(password: str, salt_seed: str) -> str:
-    """SHA-512 (ECMA-376 agile) hash attributes; computed once per password and salt."""
-    salt = hashlib.sha256(f"xltool:{salt_seed}".encode()).digest()[:16]
-    digest = hashlib.sha512(salt + password.encode("utf-16-le")).digest()
-    for i in range(SPIN_COUNT):
-        digest = hashlib.sha512(digest + i.to_bytes(4, "little")).digest()
-    return (f'algorithmName="SHA-512" hashValue="{base64.b64encode(digest).decode()}" '
-            f'saltValue="{base64.b64encode(salt).decode()}" spinCount="{SPIN_COUNT}"')
-
-
-def _harden(data: bytes, password: str, writer: _Writer) -> bytes:
-    """Put a SHA-512 hash on every ``<sheetProtection>``, lock the workbook structure, stream in extra rows."""
-    attrs = _protection_attributes(password, "sheet")
-    book_attrs = attrs.replace('algorithmName=', 'workbookAlgorithmName=').replace(
-        'hashValue=', 'workbookHashValue=').replace('saltValue=', 'workbookSaltValue=').replace(
-        'spinCount=', 'workbookSpinCount=')
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            part = src.read(info.filename)
-            if info.filename.startswith("xl/worksheets/sheet"):
-                part = part.replace(b"<sheetProtection ", f"<sheetProtection {attrs} ".encode(), 1)
-                if info.filename in writer.splices:
-                    sheet = writer.splices[info.filename]
-                    extent = f'<dimension ref="A1:{col_letter(len(sheet.header) - 1)}{sheet.count + 1}"/>'
-                    part = re.sub(rb'<dimension ref="[^"]*"/>', extent.encode(), part, count=1)
-                    head, tail = part.split(b"</row></sheetData>", 1)
-                    with dst.open(info, "w") as stream:
-                        stream.write(head + b"</row>")
-                        with _Behind(stream) as rows:
-                            writer.stream_rows(sheet, rows)
-                        stream.write(b"</sheetData>" + tail)
-                    continue
-            elif info.filename == "xl/workbook.xml":
-                part = part.replace(b"<bookViews>",
-                                    f'<workbookProtection {book_attrs} lockStructure="1"/><bookViews>'.encode(), 1)
-            dst.writestr(info, part)
-    return out.getvalue()

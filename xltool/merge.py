@@ -23,7 +23,8 @@ from xltool.check import check_file
 from xltool.errors import UsageError
 from xltool.files import atomic_write, refuse_unsafe_output
 from xltool.findings import Finding
-from xltool.generate import Metadata, default_timestamp, hash_password, utc_text, workbook_bytes
+from xltool.finish import hash_password
+from xltool.generate import Metadata, default_timestamp, utc_text, workbook_bytes
 from xltool.layout import Layout, layout_for
 from xltool.results import DataPoints, FileReport
 from xltool.roster import Agency
