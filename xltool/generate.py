@@ -276,7 +276,8 @@ class _Writer:
         })
 
     def extra(self, sheet: ExtraSheet) -> None:
-        """The sheet's frame (widths, header, filter, protection); its rows are spliced in by :func:`~xltool.finish.finish`."""
+        """The sheet's frame (widths, header, filter, protection); its rows are spliced in by
+        :func:`~xltool.finish.finish`."""
         ws = self.book.add_worksheet(sheet.name, worksheet_class=_Worksheet)
         for col, width in enumerate(sheet.widths):
             ws.set_column(col, col, width)
