@@ -28,6 +28,7 @@ from xltool.addresses import address, col_letter
 from xltool.layout import META_SHEET, ExtraSheet, Layout, layout_for, text_lines, text_value
 from xltool.previous import LastYear, Previous
 from xltool.spec import Template, split_previous
+from xltool.xml_parts import Memo
 from xltool.roster import Agency
 
 Number = int | float | Decimal
@@ -159,12 +160,11 @@ class _Worksheet(Worksheet):
         prepared = _PREPARED.get(key)
         if prepared is None:
             prepared = super()._prepare_formula(formula, expand_future_functions)
-            if len(_PREPARED) < 10_000:
-                _PREPARED[key] = prepared
+            _PREPARED.put(key, prepared, len(formula))
         return prepared
 
 
-_PREPARED: dict[tuple[str, bool, bool], str] = {}
+_PREPARED = Memo(max_size=8192, max_bytes=4 << 20, max_items=10_000)  # (formula, …) -> as xlsxwriter writes it
 
 
 class _Writer:
