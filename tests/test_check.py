@@ -415,7 +415,7 @@ def _bug(*args, **kwargs):
     raise KeyError("a bug in xltool")
 
 
-@pytest.mark.parametrize("target, stage", [("xltool.sheet_parser.SheetParser.parse", "读取文件"),
+@pytest.mark.parametrize("target, stage", [("xltool.reader._Reader._sheet", "读取文件"),
                                            ("xltool.values._value_findings", "审核文件")],
                          ids=["reader", "values"])
 def test_a_bug_in_xltool_is_reported_as_its_own_failure_not_the_files(tmp_path, monkeypatch, target, stage):

@@ -358,6 +358,50 @@ def test_cells_that_come_again_are_each_files_own(tmp_path, monkeypatch):
     assert read_workbook(second).meta["agency_name"] == "乙局"
 
 
+def test_a_sheet_that_comes_again_is_the_one_read_before_only_with_the_same_strings_and_styles(tmp_path, monkeypatch):
+    """A sheet of the same bytes as in an earlier file (the check sheet of every file of a batch) is the sheet read
+    then, but only when the shared strings and styles it read are the same in the file at hand."""
+    from xltool.roster import Agency
+    from xltool.xml_parts import Memo
+
+    monkeypatch.setattr(reader, "_READ", Memo(recurring=True))  # this test's own
+
+    def sheets(path):
+        return {s.name: s for s in read_workbook(path).sheets}
+
+    def as_parsed(path, name):
+        monkeypatch.setattr(reader, "SCAN", False)
+        book = read_workbook(path)
+        monkeypatch.setattr(reader, "SCAN", True)
+        return _canonical(book)[[s.name for s in book.sheets].index(name)]
+
+    first = blank(tmp_path, "2021", "first.xlsx", Agency("A01", "甲局"))
+    second = blank(tmp_path, "2021", "second.xlsx", Agency("B02", "乙局"))
+    assert not any(a is b for a, b in zip(sheets(first).values(), sheets(first).values()))  # kept the second time
+    before, again = sheets(first), sheets(second)
+    same = [name for name in before if before[name] is again[name]]
+    assert same  # the sheets whose bytes and strings are the same in both
+    assert "乙局" in {c.value for s in again.values() for c in s.cells.values()}
+
+    for key, entry in list(reader._READ.items()):  # other bytes with the same checksum and length
+        reader._READ[key] = (bytes(len(entry[0])), *entry[1:])
+    assert not any(a is b for a, b in zip(sheets(first).values(), before.values()))
+
+    name = same[0]
+    label = next(c.value for c in before[name].cells.values() if isinstance(c.value, str) and c.value)
+    strings = _with_sheet(first, tmp_path / "strings.xlsx", "xl/sharedStrings.xml",
+                          lambda d: d.replace(f"<t>{label}</t>".encode(), f"<t>改{label}</t>".encode(), 1))
+    styles = _with_sheet(first, tmp_path / "styles.xlsx", "xl/styles.xml",  # the default style unlocked
+                         lambda d: re.sub(rb'(<cellXfs[^>]*>)<xf ([^>]*)/>', rb'\1<xf \2><protection locked="0"/></xf>', d))
+    for variant in (strings, styles):
+        kept = sheets(first)[name]
+        assert sheets(first)[name] is kept
+        assert sheets(variant)[name] is not kept
+        assert _canonical(read_workbook(variant))[list(before).index(name)] == as_parsed(variant, name)
+    assert f"改{label}" in {c.value for c in sheets(strings)[name].cells.values()}
+    assert sheets(styles)[name].default_locked is False and before[name].default_locked is True
+
+
 def test_the_memos_of_texts_keep_long_labels_and_stay_bounded():
     from xltool.xml_scan import _remember, _texts
 

@@ -40,6 +40,9 @@ SCAN = True  # scan cells and shared strings from the text; False parses every p
 # What the parts that describe a workbook gave, by their bytes: the same in every file of a batch.
 _WORKBOOKS, _STYLES, _SHEETS, _HEADS = Memo(), Memo(), Memo(max_bytes=32 << 20), Memo()
 _CHECKED = Memo(max_items=256, recurring=True)  # sheets' cells that expat found well-formed, when they come again
+# Sheets read, when their name, state and bytes come again: (the bytes, SheetData, its elements, the styles and the
+# shared strings it read). The SheetData is shared by every file that has it: nothing changes a SheetData once read.
+_READ = Memo(max_size=256 << 10, max_bytes=4 << 20, max_items=32, recurring=True)
 
 _DATE_FORMAT_IDS = frozenset([*range(14, 23), *range(27, 37), *range(45, 48), *range(50, 59)])
 
@@ -121,18 +124,30 @@ class _Reader:
     def _sheet(self, name: str, state: str, part: str, strings: list[str], styles: list[tuple[bool, bool]]) -> SheetData:
         """One worksheet. Its cells are scanned from the text (:meth:`SheetParser.scan`) and the rest of it is
         parsed once per distinct bytes; expat checks the rest and the cells apart, which together is the whole
-        part. What the scan does not cover is parsed as one tree, as is a part that cannot be split."""
+        part. What the scan does not cover is parsed as one tree, as is a part that cannot be split.
+
+        A sheet whose bytes came before (a check sheet, a cover: the same in every file of a batch) is the
+        same :class:`SheetData` as before, when the shared strings and styles it read are the same too."""
         package = self.package
         data = package.inflate(part)
-        split = split_element(data, b"sheetData") if SCAN else None
-        if split is None:
+        if not SCAN:
             package.counted(part, data)
+            return SheetParser(name, state, package.tree(part, data), strings, styles).parse()
+        key = (name, state, len(data), package.entries[part].CRC)  # the zip's checksum of the bytes: a cheap key
+        known = _READ.get(key)
+        if known is not None and known[0] == data and known[3] == styles and _same_strings(known[4], strings):
+            package.counted(part, data, known[2])
+            return known[1]
+        split = split_element(data, b"sheetData")
+        if split is None:
+            elements = count_elements(data)
+            package.counted(part, data, elements)
         else:
             begin, end, cells, fragment = split
             view = memoryview(data)
             head, tail = view[:begin], view[end:]
-            key = (begin, len(data) - end, zlib.crc32(head), zlib.crc32(tail))
-            rest = _SHEETS.get(key)
+            rest_key = (begin, len(data) - end, zlib.crc32(head), zlib.crc32(tail))
+            rest = _SHEETS.get(rest_key)
             inner = count_elements(data, begin, end)
             if rest is None or not (data.startswith(rest["head"]) and data.endswith(rest["tail"])):  # bytes: memcmp
                 elements = count_elements(data)
@@ -140,17 +155,23 @@ class _Reader:
                 head, tail = bytes(head), bytes(tail)
                 rest = {"root": package.tree(part, head + b"<sheetData/>" + tail), "head": head, "tail": tail,
                         "elements": elements - inner}
-                _SHEETS.put(key, rest, len(data))
+                _SHEETS.put(rest_key, rest, len(data))
             else:
-                package.counted(part, data, rest["elements"] + inner)
+                elements = rest["elements"] + inner
+                package.counted(part, data, elements)
             if fragment not in _CHECKED:  # a sheet's cells that come again in every file are checked twice
                 package.check(part, fragment)
                 _CHECKED.put(fragment, True, len(fragment))
+            parser = SheetParser(name, state, rest["root"], strings, styles, cells, rest)
             try:
-                return SheetParser(name, state, rest["root"], strings, styles, cells, rest).parse()
+                sheet = parser.parse()
             except Unsupported:
-                pass
-        return SheetParser(name, state, package.tree(part, data), strings, styles).parse()
+                split = None
+        if split is None:
+            parser = SheetParser(name, state, package.tree(part, data), strings, styles)
+            sheet = parser.parse()
+        _READ.put(key, (data, sheet, elements, styles, tuple(parser.strings_used.items())), len(data))
+        return sheet
 
     def _workbook(self, root, ns: str):
         sheets: list[tuple[str, str, str | None]] = []
@@ -242,6 +263,13 @@ class _Reader:
                     xfs.append((locked, date))
         return tuple(xfs)
 
+
+
+def _same_strings(used: tuple[tuple[int, str], ...], strings: list[str]) -> bool:
+    try:
+        return all(strings[i] == text for i, text in used)
+    except IndexError:
+        return False
 
 
 def _meta(sheets: list[SheetData]) -> dict[str, str]:

@@ -72,6 +72,7 @@ class SheetParser:
         self.default_style = default_style
         self.style_of: dict[str | None, tuple[bool, bool]] = {None: default_style}
         self.masters: dict[str, tuple[str, str]] = {}  # shared formula index -> (formula, origin cell)
+        self.strings_used: dict[int, str] = {}  # shared strings the cells hold, by index: what the sheet read
         self.dependents: list[tuple[CellData, str, str]] = []  # cells of a shared formula, to expand
 
     def parse(self) -> SheetData:
@@ -232,9 +233,11 @@ class SheetParser:
 
     def _shared(self, v: str) -> str:
         try:
-            return self.strings[int(v)]
+            i = int(v)
+            text = self.strings_used[i] = self.strings[i]
         except (ValueError, IndexError):
             raise ReadError("unreadable-file", "missing-string", sheet=self.sheet.name) from None
+        return text
 
     def _formula(self, cell: CellData, ref: str, text: str | None, kind: str | None, si: str | None,
                  r1: str | None, r2: str | None) -> None:

@@ -55,6 +55,9 @@ class Validation:
 
 @dataclass
 class SheetData:
+    """One worksheet as read. Never changed once read: the reader gives files whose sheet is the same bytes (with
+    the same shared strings and styles) the same SheetData."""
+
     name: str
     state: str  # "visible", "hidden" or "veryHidden"
     cells: dict[tuple[int, int], CellData] = field(default_factory=dict)  # (row, col), 0-based
