@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FORMATS, blank, fill, filled
+from tests.corpus import sheet_part
 from tests.fill import random_values
 from xltool import formula_cache, formula_functions, formula_index, formula_plan, formula_shapes, reader
 from xltool.addresses import address
@@ -31,7 +32,7 @@ from xltool.check import check_file
 from xltool.evaluate import compile_formula, from_library, to_library
 from xltool.identify import identify
 from xltool.identities import holds
-from xltool.layout import layout_for
+from xltool.layout import META_SHEET, layout_for
 from xltool.reader import read_workbook
 from xltool.structure import compare
 from xltool.values import evaluate_values
@@ -400,6 +401,42 @@ def test_a_sheet_that_comes_again_is_the_one_read_before_only_with_the_same_stri
         assert _canonical(read_workbook(variant))[list(before).index(name)] == as_parsed(variant, name)
     assert f"改{label}" in {c.value for c in sheets(strings)[name].cells.values()}
     assert sheets(styles)[name].default_locked is False and before[name].default_locked is True
+
+
+def test_a_sheet_read_before_is_compared_again_only_when_its_texts_say_the_same(tmp_path, monkeypatch):
+    """The structure findings of a sheet the reader gave before (the same SheetData) are worked out once, with
+    what they tell the value stage (the totals whose formulas were changed), and again when the metadata that
+    fills its texts differs."""
+    from xltool import structure
+    from xltool.xml_parts import Memo
+
+    monkeypatch.setattr(reader, "_READ", Memo(recurring=True))
+    monkeypatch.setattr(structure, "_COMPARED", Memo(recurring=True))
+
+    def compared(path, fresh=False):
+        book = read_workbook(path)
+        kept = structure._COMPARED
+        if fresh:  # as if no sheet had been compared before
+            structure._COMPARED = Memo(recurring=True)
+        found = identify(book)
+        result = compare(book, found.layout, found.origin.role)
+        structure._COMPARED = kept
+        return [f.message for f in result.findings], result.altered
+
+    altered = _variants(tmp_path, "2021")["altered"]
+    runs = [compared(altered) for _ in range(3)]  # kept the second time, used the third
+    assert structure._COMPARED
+    assert runs[0] == runs[1] == runs[2] == compared(altered, fresh=True)
+    assert runs[2][1] and any("公式" in m for m in runs[2][0])
+
+    row = list(read_workbook(altered).meta).index("agency_name") + 1  # the _xltool sheet's rows, in order
+    other = _with_sheet(altered, tmp_path / "other.xlsx", sheet_part(altered.read_bytes(), META_SHEET),
+                        lambda d: re.sub(rf'<c r="B{row}"[^>]*>.*?</c>'.encode(),  # another agency's name
+                                         f'<c r="B{row}" t="inlineStr"><is><t>另一局</t></is></c>'.encode(), d))
+    assert read_workbook(other).meta["agency_name"] == "另一局"
+    found = compared(other)
+    assert found == compared(other, fresh=True)
+    assert any("另一局" in m for m in found[0]) and not any("另一局" in m for m in runs[2][0])
 
 
 def test_the_memos_of_texts_keep_long_labels_and_stay_bounded():

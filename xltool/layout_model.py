@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from math import ceil
 
 from xltool.addresses import address
@@ -88,6 +88,11 @@ class SheetLayout:
     heights: dict[int, float] = field(default_factory=dict)
     header_rows: tuple[int, int] | None = None  # repeated on every printed page
     optional: bool = False  # a workbook generated before the sheet existed may lack it
+
+    @cached_property
+    def filled(self) -> tuple[Text, ...]:
+        """The texts that the workbook's metadata fills (its agency, its year)."""
+        return tuple(t for t in self.texts if t.source or t.fills)
 
 
 @dataclass
