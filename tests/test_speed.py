@@ -439,6 +439,44 @@ def test_a_sheet_read_before_is_compared_again_only_when_its_texts_say_the_same(
     assert any("另一局" in m for m in found[0]) and not any("另一局" in m for m in runs[2][0])
 
 
+VALUE_TEXTS = {  # the t of a cell -> texts of its <v>, each read after the same cells with other values
+    None: ["12", "1&#50;", "", " 7 ", "1E999", "abc", "-0.5", "1\r\n2"],
+    "n": ["3", "", "1e3", "NaN", "x&amp;y"],
+    "s": ["0", "1", "2", "7", "99999", "-1", "a"],
+    "str": ["a&amp;b", "", "_x0041_", "1\r2", "&#x5F;"],
+    "b": ["1", "0", "true", "2", ""],
+    "e": ["#DIV/0!", "#N/A", ""],
+    "d": ["2024-01-01", ""],
+}
+
+
+def test_cells_that_come_again_but_for_their_values_are_read_with_this_files_values(tmp_path, monkeypatch):
+    """Cells whose text is an earlier file's but for the text of their <v> are made from what was remembered of
+    that file's cells, and are what parsing the whole part as a tree gives, whatever the new values and types."""
+    from xltool import sheet_parser
+    from xltool.generate import Metadata, workbook_bytes
+    from xltool.xml_parts import Memo, split_element
+    from xltool.xml_scan import without_values
+
+    monkeypatch.setattr(sheet_parser, "_SKELETONS", Memo(recurring=True))
+    layout = layout_for("2021")  # written by xltool with values: labels are shared strings
+    meta = Metadata("2021", layout.template.version, 2024, "A01", "甲局", fingerprint=layout.fingerprint)
+    path = tmp_path / "written.xlsx"
+    path.write_bytes(workbook_bytes(layout, meta, values=random_values(layout.template, random.Random(5))))
+    part = sheet_part(path.read_bytes(), next(iter(layout.positions.values()))[0])
+    ref, style = re.search(r'<c r="([A-Z]+[0-9]+)" (s="[0-9]+")><v>[0-9]+</v></c>',
+                           zipfile.ZipFile(path).read(part).decode()).groups()
+    for t, texts in VALUE_TEXTS.items():
+        kind = f' t="{t}"' if t else ""
+        for i, text in enumerate(texts):
+            variant = _with_sheet(path, tmp_path / f"{t}-{i}.xlsx", part, lambda d: re.sub(
+                rf'<c r="{ref}" {style}><v>[0-9]+</v></c>'.encode(), f'<c r="{ref}" {style}{kind}><v>{text}</v></c>'.encode(), d))
+            cells = split_element(zipfile.ZipFile(variant).read(part), b"sheetData")[2]
+            assert (without_values(cells)[0] in sheet_parser._SKELETONS) == (i >= 2)  # kept the second time
+            scanned, parsed = _read_both_ways(variant, monkeypatch)
+            assert scanned == parsed, (t, text)
+
+
 def test_the_memos_of_texts_keep_long_labels_and_stay_bounded():
     from xltool.xml_scan import _remember, _texts
 

@@ -17,7 +17,7 @@ from xltool.addresses import address, parse_cell, parse_range
 from xltool.package import ReadError
 from xltool.workbook_data import CellData, SheetData, Validation
 from xltool.xml_parts import Memo, attrs, local, namespace
-from xltool.xml_scan import SHARED, cell_value, scan_rows, unescape
+from xltool.xml_scan import SHARED, Unsupported, cell_value, scan_rows, unescape, value_type, without_values, xml_text
 
 MAX_EXPAND = 100_000  # cells a validation range is expanded to before it is clipped to the used area
 MAX_SHEET_VALIDATION_CELLS = 200_000  # cells all validations of one sheet are expanded to, at most
@@ -46,9 +46,10 @@ def string_item(element, t_tag: str, r_tag: str) -> str:
     return unescape(text)
 
 
-# The cells of a <sheetData> whose text comes again (a sheet without values: checks, explanations, a cover of
-# shared strings): (position, value or SHARED, shared string index, formula, s) of each, in order.
-_CONTENTS = Memo(max_size=1 << 20, max_bytes=16 << 20, max_items=64, recurring=True)
+# The cells of a <sheetData> whose text but for its values comes again (the sheets of a batch's files): by that
+# text (:func:`~xltool.xml_scan.without_values`), what :meth:`SheetParser._made` remembers of them.
+_SKELETONS = Memo(max_size=1 << 20, max_bytes=16 << 20, max_items=64, recurring=True)
+_VALUE = object()  # a cell's value is the text of one of the <v> of the file at hand
 
 
 class SheetParser:
@@ -141,13 +142,16 @@ class SheetParser:
     def scan(self, content: str) -> None:
         """The cells of a ``<sheetData>`` from its content (the part checked by expat), as :meth:`_cells` makes
         them of the same elements; :class:`~xltool.xml_scan.Unsupported` for rows or cells written otherwise
-        than spreadsheet programs write them (:func:`~xltool.xml_scan.scan_rows`)."""
+        than spreadsheet programs write them (:func:`~xltool.xml_scan.scan_rows`).
+
+        Cells whose text is an earlier file's but for the values in their ``<v>`` (the same labels, formulas
+        and styles: the files of one template saved by one program) are made from what was remembered of that
+        file's cells, with this file's values and shared strings."""
         cells, style_of = self.sheet.cells, self.style_of
-        known = _CONTENTS.get(content)
-        if known is not None:  # the same cells as in an earlier file: only shared strings are its own
-            for p, value, v, formula, s in known:
-                style = style_of.get(s) or self._style(s)
-                cells[p] = CellData(self._shared(v) if value is SHARED else value, formula, style[0], style[1])
+        skeleton, values = without_values(content)
+        known = _SKELETONS.get(skeleton)
+        if known is not None:
+            self._replay(known, values, cells)
             return
         self.masters, self.dependents = {}, []  # shared formulas of this <sheetData>
         shared: dict[tuple[int, int], str] = {}  # cells of shared strings: their index
@@ -172,9 +176,43 @@ class SheetParser:
                     self._formula(cell, ref, f[0], a.get("t"), a.get("si"), a.get("r1"), a.get("r2"))
         if self.dependents:
             self._expand_shared(self.masters, self.dependents)
-        if _CONTENTS.again(content) and len(styles_of) == len(cells) == content.count("<c "):
-            _CONTENTS.put(content, tuple((p, SHARED if p in shared else c.value, shared.get(p), c.formula,
-                                          styles_of[p]) for p, c in cells.items()), len(content))
+        if _SKELETONS.again(skeleton) and len(styles_of) == len(cells) == content.count("<c "):
+            made = self._made(content, values, shared, styles_of)
+            if made is not None:
+                _SKELETONS.put(skeleton, made, len(skeleton))
+
+    def _replay(self, made: tuple, values: list[str], cells: dict) -> None:
+        """The cells of what :meth:`_made` remembered, with ``values``, the texts of this file's ``<v>``."""
+        style_of = self.style_of
+        for p, value, v, formula, s, t in made:
+            style = style_of.get(s) or self._style(s)
+            if value is _VALUE:  # as xml_scan reads a cell's <v>
+                raw = values[v]
+                v = xml_text(raw) if raw else None
+                value = cell_value(t, v, None)
+            if value is SHARED:
+                value = self._shared(v)
+            cells[p] = CellData(value, formula, style[0], style[1])
+
+    def _made(self, content: str, values: list[str], shared: dict, styles_of: dict) -> tuple | None:
+        """What is remembered of the cells :meth:`scan` made of ``content``: each cell's position, value (or
+        :data:`SHARED`, or ``_VALUE`` for one of ``values``), the shared string's index (or the value's),
+        formula, ``s`` and ``t``. None unless replaying it gives exactly the cells made."""
+        made, k = [], 0
+        for (p, cell), piece in zip(self.sheet.cells.items(), content.split("<c ")[1:]):  # a cell each, in order
+            value, v, t = SHARED if p in shared else cell.value, shared.get(p), None
+            if "<v>" in piece:
+                try:
+                    t = value_type(piece)
+                except Unsupported:
+                    return None
+                value, v = _VALUE, k
+                k += 1
+            made.append((p, value, v, cell.formula, styles_of[p], t))
+        again: dict = {}
+        if k == len(values):
+            self._replay(made, values, again)
+        return tuple(made) if again == self.sheet.cells else None
 
     def _cells(self, sheet_data) -> None:
         self.masters, self.dependents = {}, []  # shared formulas of this <sheetData>

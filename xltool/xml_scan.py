@@ -43,8 +43,8 @@ def _element(names: str) -> re.Pattern:
 # after the text is split at "<row " and "<c " (neither can stand in text or in an attribute value).
 _ROW_START = re.compile(rf'r="([0-9]+)"{_ATTRS}(/?)>')
 _ROW_END = re.compile(r"</row\s*>[^<]*\Z")  # matched where the last "</row" of a row's text stands
-_CELL_PIECE = re.compile(r'r="([A-Za-z]{1,3}[0-9]{1,7})"(?: s="([0-9]+)")?(?: t="([A-Za-z]+)")?\s*'
-                         r"(?:/>|>(.*)</c\s*>)[^<]*", re.S)
+_CELL_START = r'r="([A-Za-z]{1,3}[0-9]{1,7})"(?: s="([0-9]+)")?(?: t="([A-Za-z]+)")?'  # r, s, t
+_CELL_PIECE = re.compile(_CELL_START + r"\s*(?:/>|>(.*)</c\s*>)[^<]*", re.S)
 _PLAIN_BODY = re.compile(rf"(?:<f({_ATTRS})(?:/>|>([^<]*)</f\s*>))?(?:<v\s*(?:/>|>([^<]*)</v\s*>))?")
 _INLINE_BODY = re.compile(rf"<is\s*><t{_ATTRS}(?:/>|>([^<]*)</t\s*>)</is\s*>")
 _CELL_CHILD = _element("v|f|is")
@@ -219,7 +219,7 @@ def _value_piece(piece: str) -> tuple | None:
     return ref, p, s, cell_value(t, v, None), v, f
 
 
-_CELL_HEAD = re.compile(r'r="([A-Za-z]{1,3}[0-9]{1,7})"(?: s="([0-9]+)")?(?: t="([A-Za-z]+)")?\s*>')
+_CELL_HEAD = re.compile(_CELL_START + r"\s*>")
 _HEADS = _texts()  # a cell's text before its value -> (r, position, s, t, <f>)
 SHARED = object()  # a cell's value is a shared string: looked up in each file's own table
 
@@ -246,6 +246,26 @@ def cell_value(t: str | None, v: str | None, inline: str | None) -> object:
     if t == "str" or t == "inlineStr":
         return unescape(v)
     return v  # "d" (ISO 8601 text) and anything unknown: the text as stored
+
+
+_VALUE_TEXT = re.compile(r"<v>([^<]*)</v>")
+_CELL_ATTRIBUTES = re.compile(_CELL_START)
+
+
+def without_values(content: str) -> tuple[str, list[str]]:
+    """A ``<sheetData>``'s content with the text of every ``<v>`` taken out (``<v></v>``), and those texts, in
+    order: the content is the one with these texts put back in."""
+    pieces = _VALUE_TEXT.split(content)
+    return "<v></v>".join(pieces[0::2]), pieces[1::2]
+
+
+def value_type(piece: str) -> str | None:
+    """The ``t`` of a cell whose value is one ``<v>`` of text (or empty) as :func:`without_values` takes it out,
+    from the cell's text after ``<c ``; :class:`Unsupported` for a cell of any other kind (an inline string)."""
+    m = _CELL_ATTRIBUTES.match(piece)
+    if m is None or piece.count("<v>") != 1 or "<is" in piece or _VALUE_TEXT.search(piece) is None:
+        raise Unsupported
+    return m.group(3)
 
 
 def _plain(text: str) -> bool:
