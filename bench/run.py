@@ -15,13 +15,16 @@ LibreOffice — see bench/corpus.py):
          sampled every 20 ms);
   ratio  merge / floor (the target: at most 2).
 
-The three are measured in rounds, one after the other (5 rounds; 2 above 2,000 files; --repeat), so that a
-shared machine's slow minutes fall on all three alike, and the best of each is kept; the ratios of the rounds
-themselves (each merge over the floor of its own round) are given too, as their range. Then `xltool check FILE` (wall time, interpreter start included), median of 7 fresh processes each: cold (the
-compiled-formula cache emptied before every run) and warm (the cache kept). The files are read once before
-anything is timed, so that every measure starts with them in the page cache; on a shared machine each measure
-waits until the other processes are quiet, and reports the CPU they took meanwhile. Python's bytecode is kept under
-the corpus folder (PYTHONPYCACHEPREFIX), as an installed package has it. Writes bench/results-N.md.
+The three are measured in rounds, one after the other (5 rounds; 2 above 2,000 files; --repeat), so that a shared
+machine's slow minutes fall on all three alike, and the best of each is kept; the ratios of the rounds themselves
+(each merge over the floor of its own round) are given too, as their range. Then `xltool check FILE` (wall time,
+interpreter start included), median of 7 fresh processes each: cold (the compiled-formula cache emptied before every
+run) and warm (the cache kept), and beside them, in the same rounds, Python starting and importing numpy and
+`formulas` alone: what any check must do before its own work (this machine's speed moves from minute to minute; this
+shows where it stood). The files are read once before anything is timed, so that every measure starts with them in
+the page cache; on a shared machine each measure waits until the other processes are quiet, and reports the CPU they
+took meanwhile. Python's bytecode is kept under the corpus folder (PYTHONPYCACHEPREFIX), as an installed package has
+it. Writes bench/results-N.md.
 """
 
 from __future__ import annotations
@@ -160,6 +163,7 @@ def xltool_env(pycache: Path, cache_dir: Path | None = None) -> dict:
 
 
 XLTOOL = [sys.executable, "-c", "from xltool.cli import main; main()"]
+LIBRARIES = [sys.executable, "-c", "import numpy, formulas.functions.math"]  # Python, numpy and the library's SUM
 
 
 def merge(folder: Path, out: Path, roster: Path | None, env: dict) -> dict:
@@ -178,7 +182,7 @@ def merge(folder: Path, out: Path, roster: Path | None, env: dict) -> dict:
 def single_check(path: Path, pycache: Path, runs: int = SINGLE_RUNS, disk: bool = False) -> dict[str, list[float]]:
     """`xltool check FILE` in fresh processes: cold (an empty compiled-formula cache each time) and warm; with
     ``disk``, also cold with the operating system's file cache dropped first (root only)."""
-    out: dict[str, list[float]] = {"cold": [], "warm": [], "disk": []}
+    out: dict[str, list[float]] = {"cold": [], "warm": [], "disk": [], "libraries": []}
     wait_for_quiet()
     with tempfile.TemporaryDirectory(prefix="xltool-bench-cache-") as tmp:
         warm_dir = Path(tmp) / "warm"
@@ -197,6 +201,9 @@ def single_check(path: Path, pycache: Path, runs: int = SINGLE_RUNS, disk: bool 
                                       capture_output=True)
                 out[mode].append(time.perf_counter() - start)
                 assert done.returncode == 0, done.stdout.decode() + done.stderr.decode()
+            start = time.perf_counter()  # the same minute: what any check starts and imports first
+            subprocess.run(LIBRARIES, env=xltool_env(pycache), capture_output=True, check=True)
+            out["libraries"].append(time.perf_counter() - start)
     return out
 
 
@@ -287,11 +294,13 @@ def render(n: int, rows: list, single: dict, load_before: float, load_after: flo
         lines += ["", f"`xltool check FILE`, wall time with interpreter start, {SINGLE_RUNS} fresh processes each "
                       "(median, fastest):", "",
                   "| file | cold (formula cache emptied) | warm (cache kept) |" + (" cold, OS file cache dropped too |"
-                                                                             if disk else ""),
-                  "|---|---|---|" + ("---|" if disk else "")]
+                                                                             if disk else "")
+                  + " Python, numpy and `formulas` alone |",
+                  "|---|---|---|" + ("---|" if disk else "") + "---|"]
         for kind, times in single.items():
             cells = [f"one {KIND_NAMES[kind]}"] + [f"{statistics.median(times[m]):.3f} s, {min(times[m]):.3f} s"
-                                                  for m in (("cold", "warm", "disk") if disk else ("cold", "warm"))]
+                                                  for m in (("cold", "warm", "disk") if disk else ("cold", "warm"))
+                                                  + ("libraries",)]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
