@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from xltool.findings import Finding, shorten
 from xltool.layout import Layout, layout_for
@@ -13,8 +13,7 @@ from xltool.workbook_data import WorkbookData
 ROLES = ("agency", "summary")
 
 
-@dataclass(frozen=True)
-class Identified:
+class Identified(NamedTuple):
     """Who sent the file, and the layout to check it against (None, with the finding that says why)."""
 
     origin: Origin

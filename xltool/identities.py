@@ -19,7 +19,7 @@ def confirm(layout: Layout, values: Values, structure: Structure) -> Iterator[Fi
     changed total is judged by the identities anchored at it, not by every identity that uses it.
     """
     template = layout.template
-    unjudged, altered = values.unjudged, structure.altered
+    unjudged, altered, value_of = values.unjudged, structure.altered, values.values.get
     for ident in template.identities:
         if ident.cross_year:
             continue  # needs last year's figures: xltool.soft
@@ -27,8 +27,8 @@ def confirm(layout: Layout, values: Values, structure: Structure) -> Iterator[Fi
             continue
         if altered and ident.anchor not in altered and not altered.isdisjoint(ident.codes):
             continue
-        left = sum(_numeric(values.values.get(c)) for c in ident.left)
-        right = sum(_numeric(values.values.get(c)) for c in ident.right)
+        left = sum(_numeric(value_of(c)) for c in ident.left)
+        right = sum(_numeric(value_of(c)) for c in ident.right)
         if holds(ident.relation, left, right):
             continue
         sheet, row, col = layout.positions[ident.anchor]

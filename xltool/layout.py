@@ -25,7 +25,6 @@ from xltool.layout_model import (  # the parts, for the modules that read a layo
     Layout,
     SheetLayout,
     Text,
-    fit_height,
     heading,
     sum_expression,
     text_lines,
@@ -74,10 +73,6 @@ def build_layout(template: Template, role: str = "agency", previous: bool = Fals
     prev_cells = {g.code: (last_year.name, g.row, g.col) for g in last_year.given} if last_year else {}
     checks = check_sheet(template, positions, prev_cells)
     sheets = [_cover(template, role), *tables, checks, explanations, *([last_year] if last_year else [])]
-    for sheet in sheets:
-        for text in sheet.texts:
-            if text.role in ("label", "header", "corner", "caption", "instruction"):
-                fit_height(sheet, text)
     agency = [_cover(template, "agency") if s is sheets[0] else s for s in sheets]
     return Layout(template, sheets, positions, _fingerprint(template, agency), names, prev_cells)
 

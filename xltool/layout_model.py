@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from math import ceil
+from typing import NamedTuple
 
 from xltool.addresses import address
 from xltool.spec import CellType, Template
@@ -18,6 +19,7 @@ META_SHEET = "_xltool"
 SUMMARY_SHEETS = ("报送情况", "汇总明细", "来源", "说明汇总")  # the extra sheets of a summary workbook
 TABLE_TOP = 2  # a table starts under its heading row and one blank row
 DEFAULT_WIDTH = 8.43  # a column's width in characters when none is set (Excel's default)
+FITTED = ("label", "header", "corner", "caption", "instruction")  # texts whose rows grow to show every line
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,7 @@ class Formula:
     code: str | None = None  # the data point it computes, for totals
 
 
-@dataclass(frozen=True)
-class Input:
+class Input(NamedTuple):
     row: int
     col: int
     code: str | None  # the data point, or None for a cover field or an explanation typed by the clerk
@@ -57,8 +58,7 @@ class Input:
     choices: tuple[str, ...] = ()  # free text chosen from a list (the rule of an explanation)
 
 
-@dataclass(frozen=True)
-class Given:
+class Given(NamedTuple):
     """A locked number the generator writes for one workbook: last year's value of a data point."""
 
     row: int
@@ -66,8 +66,7 @@ class Given:
     code: str
 
 
-@dataclass(frozen=True)
-class Highlight:
+class Highlight(NamedTuple):
     """Conditional format: the cell turns red (``bad``) or amber (``warn``) while ``formula`` is true."""
 
     row: int
@@ -85,7 +84,6 @@ class SheetLayout:
     highlights: list[Highlight] = field(default_factory=list)
     given: list[Given] = field(default_factory=list)
     widths: dict[int, float] = field(default_factory=dict)
-    heights: dict[int, float] = field(default_factory=dict)
     header_rows: tuple[int, int] | None = None  # repeated on every printed page
     optional: bool = False  # a workbook generated before the sheet existed may lack it
 
@@ -93,6 +91,19 @@ class SheetLayout:
     def filled(self) -> tuple[Text, ...]:
         """The texts that the workbook's metadata fills (its agency, its year)."""
         return tuple(t for t in self.texts if t.source or t.fills)
+
+    @cached_property
+    def heights(self) -> dict[int, float]:
+        """Row heights in points: 24 for the title, and what its wrapped lines need for a row of labels or
+        instructions. Only a workbook being written asks, so a check never works them out."""
+        heights: dict[int, float] = {t.row: 24 for t in self.texts if t.role == "title"}
+        for text in self.texts:
+            if text.role in FITTED:
+                width = sum(self.widths.get(c, DEFAULT_WIDTH) for c in range(text.col, text.last_col + 1))
+                needed = 15 * text_lines(text.value, width) / (text.last_row - text.row + 1)
+                for r in range(text.row, text.last_row + 1):
+                    heights[r] = max(heights.get(r, 15), needed)
+        return heights
 
 
 @dataclass
@@ -156,16 +167,7 @@ def _wide() -> re.Pattern:
     return re.compile("[^\x00-\u2e80]")
 
 
-def fit_height(sheet: SheetLayout, text: Text) -> None:
-    width = sum(sheet.widths.get(c, DEFAULT_WIDTH) for c in range(text.col, text.last_col + 1))
-    rows = text.last_row - text.row + 1
-    needed = 15 * text_lines(text.value, width) / rows
-    for r in range(text.row, text.last_row + 1):
-        sheet.heights[r] = max(sheet.heights.get(r, 15), needed)
-
-
 def heading(sheet: SheetLayout, text: str, width: int) -> None:
     sheet.texts.append(Text(0, 0, text, "title", 0, width - 1))
-    sheet.heights[0] = 24
 
 

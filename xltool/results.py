@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 from xltool.files import shown
 from xltool.findings import Finding
@@ -58,8 +59,7 @@ def _index(fmt: str) -> dict[str, int]:
     return {code: i for i, code in enumerate(load_format(fmt).cells)}
 
 
-@dataclass(frozen=True)
-class Origin:
+class Origin(NamedTuple):
     """Who sent a file and what it claims to be, as its metadata says (identified or not)."""
 
     format: str | None = None
@@ -127,8 +127,7 @@ class FileReport(Verdicts):
                 "findings": [f.to_dict() for f in self.findings]}
 
 
-@dataclass(frozen=True)
-class Report:
+class Report(NamedTuple):
     files: tuple[FileReport, ...]
     notes: tuple[str, ...] = ()  # what the run says once (e.g. that no cross-year checks were run)
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from xltool.errors import UsageError
 
 
-@dataclass(frozen=True)
-class Agency:
+class Agency(NamedTuple):
     code: str
     name: str
     type: str = ""  # what the agency is (may it make 规章?); "" when the roster does not say

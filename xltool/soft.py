@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from typing import NamedTuple
 
 from xltool.addresses import address
 from xltool.findings import Finding
@@ -21,8 +22,7 @@ from xltool.results import FileReport
 from xltool.spec import Plausibility, Template, load_format, split_previous
 
 
-@dataclass(frozen=True)
-class Context:
+class Context(NamedTuple):
     """What a run knows beyond the files: last year's figures (None: not given), agency types by code (None: no
     roster with types given), and whether soft findings need an explanation."""
 

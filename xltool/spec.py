@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache, cached_property, lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 from xltool.errors import SpecError
 
@@ -47,8 +48,7 @@ class CellType:
         return dict(self.typed_units).get(typed_unit)
 
 
-@dataclass(frozen=True)
-class Axis:
+class Axis(NamedTuple):
     """A row or column of a table: its code, official label, the group labels above it, its type.
 
     In a matrix table whose single row is implied, a column names its row code itself (``row``).
@@ -61,8 +61,7 @@ class Axis:
     row: str | None = None
 
 
-@dataclass(frozen=True)
-class Block:
+class Block(NamedTuple):
     """One captioned block of a ``blocks`` table (T2): its header columns, its rows, their cell codes."""
 
     caption: str
@@ -72,8 +71,7 @@ class Block:
     codes: tuple[tuple[str, ...], ...]  # codes[i][j]: the cell of rows[i] and columns[j]
 
 
-@dataclass(frozen=True)
-class Table:
+class Table(NamedTuple):
     """One official table. ``blocks`` tables hold blocks; ``matrix`` tables hold rows × columns."""
 
     id: str
@@ -133,8 +131,7 @@ class Identity:
         return any(c.startswith(PREV) for c in self.codes)
 
 
-@dataclass(frozen=True)
-class Plausibility:
+class Plausibility(NamedTuple):
     """One instance of a soft plausibility rule on one data point (severity warning, needs an explanation).
 
     ``zero``: must be 0 for the agency ``types`` listed (S6). ``unit``: an amount at least ``factor`` × last
@@ -154,8 +151,7 @@ class Plausibility:
     severity: str = "warning"
 
 
-@dataclass(frozen=True)
-class ExplanationsSheet:
+class ExplanationsSheet(NamedTuple):
     """The open sheet where an agency explains soft findings in writing (defined name ``EXPLANATIONS``)."""
 
     sheet: str
@@ -166,8 +162,7 @@ class ExplanationsSheet:
     prompt: str
 
 
-@dataclass(frozen=True)
-class PreviousSheet:
+class PreviousSheet(NamedTuple):
     """The locked sheet of last year's figures that ``generate --previous`` writes for the live checks."""
 
     sheet: str
@@ -176,14 +171,12 @@ class PreviousSheet:
     explain: str  # the live check's word for a failing soft rule: it needs an explanation
 
 
-@dataclass(frozen=True)
-class CoverField:
+class CoverField(NamedTuple):
     label: str
     source: str | None  # agency_name, agency_code, year or basis; None for a clerk's input
 
 
-@dataclass(frozen=True)
-class Cover:
+class Cover(NamedTuple):
     """The cover sheet: for an agency, its fields and filling instructions; for a summary, what it is."""
 
     sheet: str
@@ -196,8 +189,7 @@ class Cover:
     summary_no_code: str  # what a summary's cover shows as its code when it was given none
 
 
-@dataclass(frozen=True)
-class Checks:
+class Checks(NamedTuple):
     """The live check sheet: its labels and the words for a passing and a failing check."""
 
     sheet: str
@@ -208,8 +200,7 @@ class Checks:
     summary: str
 
 
-@dataclass(frozen=True)
-class Template:
+class Template(NamedTuple):
     format: str  # the format id, e.g. gov-disclosure-2021
     short: str  # the name on the command line, e.g. 2021
     name: str  # the name shown to people, e.g. 2021 格式

@@ -8,8 +8,8 @@ merged instead of numbers nobody can vouch for.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from xltool.addresses import address
 from xltool.findings import Finding
@@ -24,8 +24,7 @@ ROLE_NAMES = {"agency": "单位", "summary": "汇总"}
 ACCEPTED = ("已采纳", "已采纳（有警告）", "已采纳（有说明）")
 
 
-@dataclass(frozen=True)
-class Member:
+class Member(NamedTuple):
     """One row of 汇总明细: an accepted file, the agencies it stands for, and its numbers."""
 
     code: str

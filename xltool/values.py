@@ -6,8 +6,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from xltool.addresses import address
 from xltool.evaluate import EvaluationError, Evaluator, outside_reference
@@ -23,8 +23,7 @@ _PLACEHOLDERS = frozenset({"", "/", "-", "—", "_", "无", "－", "／"})  # wh
 _NUMBER_WITH_UNIT = re.compile(r"([+-]?\d+(?:\.\d+)?)\s*(\D*)")
 
 
-@dataclass(frozen=True)
-class Values:
+class Values(NamedTuple):
     values: dict[str, object]  # data point -> its computed value (a number, text, None, ErrorValue…)
     numbers: DataPoints  # the data points that are numbers
     findings: list[Finding]
@@ -40,6 +39,7 @@ def evaluate_values(book: WorkbookData, layout: Layout, structure: Structure) ->
     starts in an intact total is reported on that total.
     """
     template = layout.template
+    spec_cells = template.cells
     sheets = {s.name: s.cells for s in book.sheets}
     evaluator = Evaluator(sheets, book.defined_names, {s.upper(): s for s in sheets})
     numbers = DataPoints(template.format)
@@ -52,7 +52,7 @@ def evaluate_values(book: WorkbookData, layout: Layout, structure: Structure) ->
         if sheet in skipped:
             unjudged.add(code)  # not where the template has it: the structure findings say why
             continue
-        spec_cell = template.cells[code]
+        spec_cell = spec_cells[code]
         located = _Where(sheet, row, col, spec_cell)
         problem = None
         ref = (sheet, row, col)
@@ -77,8 +77,8 @@ def evaluate_values(book: WorkbookData, layout: Layout, structure: Structure) ->
     def flows_from_unjudged(code: str) -> bool:
         if code not in inherited:
             inherited[code] = False  # a cycle in a spec cannot be, but would end here
-            inherited[code] = any(p in unjudged or (not template.cells[p].is_input and flows_from_unjudged(p))
-                                  for p in template.cells[code].total_of or ())
+            inherited[code] = any(p in unjudged or (not spec_cells[p].is_input and flows_from_unjudged(p))
+                                  for p in spec_cells[code].total_of or ())
         return inherited[code]
 
     for code, value, problem, located in totals:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 
 @dataclass(frozen=True)
@@ -36,8 +37,7 @@ class CellData:
     date_style: bool = False
 
 
-@dataclass(frozen=True)
-class Validation:
+class Validation(NamedTuple):
     """One ``<dataValidation>``: its type (whole, decimal, list, …), operator, formulas, and cells.
 
     ``cells`` is the expanded ``sqref``. A range of more than 100,000 cells (a whole column, a whole
