@@ -4,6 +4,7 @@ names, a summary's cover."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import random
@@ -92,6 +93,8 @@ def test_pool_workers_watch_their_parent_and_keep_what_they_start_with_out_of_th
     monkeypatch.setenv(START_METHOD_ENV, method)
     with process_pool(2) as pool:
         assert set(pool.map(_worker_state, range(4))) == {(True, True)}
+    with process_pool(1) as pool:  # a builtin: a spawned worker imports nothing of xltool but the pool
+        assert pool.submit(gc.get_threshold).result()[0] == 100_000  # it collects as rarely as the command
 
 
 def test_paths_with_spaces_and_chinese_read_naturally(tmp_path):

@@ -14,12 +14,14 @@ from xltool import __version__
 from xltool.errors import XltoolError
 from xltool.findings import NOTES
 from xltool.files import shown
+from xltool.pool import collect_rarely
 from xltool.roster import Agency, load_roster
 from xltool.spec import shipped
 
 # xltool does no linear algebra; numpy (through ``formulas``) would start a BLAS thread per core that only spins for
 # a while after import, on the cores the checks need. A setting of the user's own is kept.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+collect_rarely()
 
 
 class _Group(click.Group):
@@ -155,11 +157,15 @@ def check(paths: tuple[Path, ...], as_json: bool, annotate_dir: Path | None, pre
 
 def _context(previous: tuple[Path, ...], roster: Path | None, no_explanations: bool):
     """What a run knows beyond the files: last year's figures, the roster's agency types, explanations wanted."""
-    from xltool.previous import load_previous
     from xltool.soft import Context
 
+    last_year = None
+    if previous:
+        from xltool.previous import load_previous
+
+        last_year = load_previous(previous)
     types = {a.code: a.type for a in load_roster(roster) if a.type} if roster else None
-    return Context(load_previous(previous) if previous else None, types or None, not no_explanations)
+    return Context(last_year, types or None, not no_explanations)
 
 
 def _run_notes(context) -> tuple[str, ...]:

@@ -7,17 +7,19 @@ The README's list of codes is generated from it (``python scripts/docs.py``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Kind:
+class Kind(NamedTuple):
     code: str
     severity: str  # default severity; identities take theirs from the spec
     title: str
     template: str  # str.format over the finding's fields, its ``detail`` and its rendered ``{reason}``
     refuses: bool = False  # the file is refused before its content is read (README: what xltool refuses)
-    reasons: dict[str, str] = field(default_factory=dict)  # sub-code -> wording of ``{reason}``
+    reasons: Mapping[str, str] = MappingProxyType({})  # sub-code -> wording of ``{reason}``
 
 
 CATALOGUE: dict[str, Kind] = {k.code: k for k in (

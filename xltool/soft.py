@@ -11,15 +11,17 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from xltool.addresses import address
 from xltool.findings import Finding
 from xltool.identities import holds
 from xltool.layout import layout_for
-from xltool.previous import LastYear, Previous
 from xltool.results import FileReport
 from xltool.spec import Plausibility, Template, load_format, split_previous
+
+if TYPE_CHECKING:  # a check without last year's figures never reads them
+    from xltool.previous import LastYear, Previous
 
 
 class Context(NamedTuple):
