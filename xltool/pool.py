@@ -1,6 +1,7 @@
 """Process pools that work wherever xltool runs: ``fork`` where the system has it (fast to start), ``spawn``
 elsewhere (Windows). ``XLTOOL_START_METHOD`` forces one (the tests run the pools under ``spawn`` too).
-``multiprocessing`` is imported when a pool is made: checking one file does not start with it."""
+``multiprocessing`` is imported when a pool is made: checking one file does not start with it. And how an xltool
+process, the command's and each worker, uses the garbage collector (:func:`collect_rarely`)."""
 
 from __future__ import annotations
 
